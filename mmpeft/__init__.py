@@ -1,0 +1,9 @@
+from . import compat  # noqa: F401 (applied on import)
+from .adapters import ADAPTERS, AdaptFormer, Convpass, iConFormer
+from .models import model_param_report
+from .version import __version__
+
+__all__ = [
+    '__version__', 'ADAPTERS', 'AdaptFormer', 'Convpass', 'iConFormer',
+    'model_param_report'
+]

@@ -1,0 +1,98 @@
+"""What every adapter shares: the registry, the call interface and the
+token-grid helpers.
+
+An adapter is a plain ``nn.Module`` called as ``adapter(x, hw_shape,
+num_prefix_tokens)`` on token features ``x`` of shape (B, N, C), where the
+last ``H * W`` tokens lie on the (H, W) grid in row-major order and the first
+``num_prefix_tokens`` (a ViT class token, say) do not. It returns its
+contribution to the stream, already multiplied by its scale, in the shape of
+``x``. Where it sits in a block is not its business: the class only states
+its default position and what a parallel placement reads (see
+``mmpeft.models.injection``).
+"""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.registry import Registry
+
+ADAPTERS = Registry('adapter', scope='mmpeft', locations=['mmpeft.adapters'])
+
+
+class QuickGELU(nn.Module):
+    """x * sigmoid(1.702 x), the GELU approximation used by Convpass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+ACTIVATIONS = {
+    'relu': nn.ReLU,
+    'gelu': nn.GELU,
+    'quick_gelu': QuickGELU,
+    'silu': nn.SiLU,
+}
+
+
+def build_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f'unknown activation {name!r}; '
+                         f'choose one of {sorted(ACTIVATIONS)}')
+    return ACTIVATIONS[name]()
+
+
+class Adapter(nn.Module):
+    """Base class: the interface and the placement defaults of a method.
+
+    Class attributes read by the injection mechanism:
+        default_position: position name(s) used when the config gives none.
+        parallel_reads: what a parallel placement feeds the adapter, either
+            ``'residual'`` (the stream entering the sub-block, before its
+            norm) or ``'normed'`` (the sub-block's input, after the norm).
+        parallel_drop_path: whether a parallel adapter's output goes through
+            the drop-path of the branch it sits beside.
+    """
+    default_position = 'mlp_parallel'
+    parallel_reads = 'residual'
+    parallel_drop_path = False
+
+    def __init__(self, embed_dims: int, scale: float = 0.1,
+                 learnable_scale: bool = False):
+        super().__init__()
+        self.embed_dims = embed_dims
+        if learnable_scale:
+            self.scale = nn.Parameter(torch.tensor([float(scale)]))
+        else:
+            self.register_buffer(
+                'scale', torch.tensor([float(scale)]), persistent=False)
+
+    def reset_parameters(self) -> None:
+        """Put the adapter back to its initial state (output exactly 0)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, hw_shape: Tuple[int, int],
+                num_prefix_tokens: int = 0) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def split_tokens(x: torch.Tensor, hw_shape: Tuple[int, int],
+                 num_prefix_tokens: int):
+    """(B, P + H*W, C) tokens -> (B, P, C) prefix and (B, C, H, W) map."""
+    batch, num_tokens, channels = x.shape
+    height, width = hw_shape
+    if num_tokens != num_prefix_tokens + height * width:
+        raise ValueError(
+            f'{num_tokens} tokens do not match a {height}x{width} grid with '
+            f'{num_prefix_tokens} prefix tokens')
+    prefix = x[:, :num_prefix_tokens]
+    grid = x[:, num_prefix_tokens:].transpose(1, 2).reshape(
+        batch, channels, height, width)
+    return prefix, grid
+
+
+def merge_tokens(prefix: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`split_tokens`."""
+    tokens = grid.flatten(2).transpose(1, 2)
+    if prefix.shape[1] == 0:
+        return tokens
+    return torch.cat([prefix, tokens], dim=1)

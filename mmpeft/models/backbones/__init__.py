@@ -1,0 +1,11 @@
+from .peft_backbone import BackboneSpec, PEFTBackboneMixin
+from .registered import (CLS_VIT, SEG_VIT, SWIN, ClsPEFTSwinTransformer,
+                         ClsPEFTVisionTransformer, DetPEFTSwinTransformer,
+                         SegPEFTSwinTransformer, SegPEFTVisionTransformer)
+
+__all__ = [
+    'BackboneSpec', 'PEFTBackboneMixin', 'SWIN', 'SEG_VIT', 'CLS_VIT',
+    'SegPEFTSwinTransformer', 'DetPEFTSwinTransformer',
+    'ClsPEFTSwinTransformer', 'SegPEFTVisionTransformer',
+    'ClsPEFTVisionTransformer'
+]

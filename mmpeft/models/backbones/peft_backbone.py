@@ -1,0 +1,229 @@
+"""The mixin that turns an upstream Transformer backbone into a PEFT one.
+
+``PEFTBackboneMixin`` is combined with an upstream backbone class (see
+``registered.py``); it builds the upstream model unchanged, attaches
+adapters through :mod:`mmpeft.models.injection`, and decides at
+construction, before any distributed wrapper exists, what trains:
+
+    tuning='peft'    adapters + ``extra_trainable`` patterns (default)
+    tuning='full'    full fine-tuning: the upstream flags, nothing frozen
+    tuning='frozen'  nothing in the backbone trains (a head-only baseline)
+"""
+import re
+from dataclasses import dataclass
+from typing import Callable, List, Sequence, Tuple, Union
+
+import torch.nn as nn
+from mmengine.logging import print_log
+
+from ..builder import build_block_adapters, parse_adapter_cfg
+from ..injection import (BlockSpec, TokenGrid, adapter_param_names,
+                         check_placement, inject_block)
+
+TUNING_MODES = ('peft', 'full', 'frozen')
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How a backbone family exposes its blocks.
+
+    Attributes:
+        block: the layout of one block.
+        blocks: model -> [(stage index, block)] in global block order; the
+            stage index is what ``frozen_stages`` counts.
+        num_prefix_tokens: model -> tokens in front of the grid (class token).
+        patch_embed: attribute whose output ``(tokens, hw_shape)`` gives the
+            grid when blocks do not receive it (ViT); None otherwise.
+    """
+    block: BlockSpec
+    blocks: Callable[[nn.Module], List[Tuple[int, nn.Module]]]
+    num_prefix_tokens: Callable[[nn.Module], int] = lambda model: 0
+    patch_embed: Union[str, None] = None
+
+
+def select_blocks(adapter_blocks, num_blocks: int) -> List[int]:
+    """'all', a list of global block indices, or dict(last=N)."""
+    if adapter_blocks == 'all':
+        return list(range(num_blocks))
+    if isinstance(adapter_blocks, dict):
+        if set(adapter_blocks) != {'last'}:
+            raise KeyError(f'adapter_blocks: a dict takes only the key '
+                           f"'last', got {sorted(adapter_blocks)}")
+        last = adapter_blocks['last']
+        if not isinstance(last, int) or not 1 <= last <= num_blocks:
+            raise ValueError(f'adapter_blocks.last must be in [1, '
+                             f'{num_blocks}], got {last!r}')
+        return list(range(num_blocks - last, num_blocks))
+    if isinstance(adapter_blocks, (list, tuple)):
+        for index in adapter_blocks:
+            if not isinstance(index, int) or not 0 <= index < num_blocks:
+                raise IndexError(
+                    f'adapter_blocks: block index {index!r} is out of range; '
+                    f'this backbone has blocks 0..{num_blocks - 1}')
+        if len(set(adapter_blocks)) != len(adapter_blocks):
+            raise ValueError(f'adapter_blocks: {adapter_blocks} repeats a '
+                             f'block')
+        return sorted(adapter_blocks)
+    raise TypeError(f"adapter_blocks must be 'all', a list of block indices "
+                    f'or dict(last=N), got {adapter_blocks!r}')
+
+
+def count(params) -> int:
+    return sum(p.numel() for p in params)
+
+
+class PEFTBackboneMixin:
+    """Adapters, freezing and a parameter report for an upstream backbone.
+
+    Args (on top of the upstream backbone's own):
+        adapter (dict, optional): ``dict(type=..., position=..., **options)``
+            of a registered adapter.
+        adapter_blocks: 'all' (default), a list of global block indices, or
+            ``dict(last=N)``. 'all' skips blocks in ``frozen_stages``.
+        extra_trainable (Sequence[str]): regular expressions; backbone
+            parameters whose name matches one also train (e.g. 'norm').
+        tuning (str): 'peft', 'full' or 'frozen' (see module docstring).
+    """
+    peft_spec: BackboneSpec = None
+
+    def __init__(self,
+                 *args,
+                 adapter: Union[dict, None] = None,
+                 adapter_blocks='all',
+                 extra_trainable: Sequence[str] = (),
+                 tuning: str = 'peft',
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._check_tuning(tuning, adapter, extra_trainable)
+        self.tuning = tuning
+        if adapter is not None:
+            self._inject(adapter, adapter_blocks)
+        elif adapter_blocks != 'all':
+            raise ValueError('adapter_blocks is set but no adapter is '
+                             'configured')
+        self._set_trainable(extra_trainable)
+        print_log(self.peft_report_table(), logger='current')
+
+    @staticmethod
+    def _check_tuning(tuning, adapter, extra_trainable) -> None:
+        if tuning not in TUNING_MODES:
+            raise ValueError(f'tuning: unknown mode {tuning!r}; allowed: '
+                             f'{list(TUNING_MODES)}')
+        if tuning == 'frozen' and adapter is not None:
+            raise ValueError("tuning='frozen' trains nothing in the "
+                             'backbone: remove the adapter or use '
+                             "tuning='peft'")
+        if tuning != 'peft' and extra_trainable:
+            raise ValueError(f'extra_trainable only applies to '
+                             f"tuning='peft', not {tuning!r}")
+        if tuning == 'peft' and adapter is None and not extra_trainable:
+            raise ValueError("tuning='peft' with no adapter and no "
+                             'extra_trainable trains nothing in the backbone;'
+                             " set an adapter, or tuning='frozen' for the "
+                             'frozen baseline')
+
+    def _inject(self, adapter_cfg: dict, adapter_blocks) -> None:
+        spec = self.peft_spec
+        family = type(self).__name__
+        cls, positions, options = parse_adapter_cfg(adapter_cfg)
+        for position in positions:
+            check_placement(cls, position, spec.block, family)
+        blocks = spec.blocks(self)
+        frozen_stages = getattr(self, 'frozen_stages', -1)
+        selected = select_blocks(adapter_blocks, len(blocks))
+        if adapter_blocks == 'all':
+            selected = [i for i in selected if blocks[i][0] >= frozen_stages]
+        for index in selected:
+            if blocks[index][0] < frozen_stages:
+                raise ValueError(
+                    f'adapter_blocks: block {index} lies in stage '
+                    f'{blocks[index][0]}, which frozen_stages='
+                    f'{frozen_stages} freezes')
+        shared_grid = None
+        if spec.patch_embed is not None:
+            shared_grid = TokenGrid(spec.num_prefix_tokens(self))
+            getattr(self, spec.patch_embed).register_forward_hook(
+                shared_grid.from_output)
+        for index in selected:
+            block = blocks[index][1]
+            embed_dims = block.norm1.normalized_shape[-1]
+            adapters = build_block_adapters(cls, positions, options,
+                                            embed_dims)
+            grid = shared_grid or TokenGrid(spec.num_prefix_tokens(self))
+            inject_block(block, spec.block, adapters, grid)
+
+    def _set_trainable(self, patterns: Sequence[str]) -> None:
+        if self.tuning == 'peft':
+            adapter_names = set(adapter_param_names(self))
+            compiled = [re.compile(p) for p in patterns]
+            matched = {p.pattern: False for p in compiled}
+            for name, param in self.named_parameters():
+                hits = [p.pattern for p in compiled if p.search(name)]
+                for hit in hits:
+                    matched[hit] = True
+                param.requires_grad = name in adapter_names or bool(hits)
+            unmatched = [p for p, hit in matched.items() if not hit]
+            if unmatched:
+                raise ValueError(f'extra_trainable: {unmatched} match no '
+                                 f'parameter of {type(self).__name__}')
+        elif self.tuning == 'frozen':
+            for param in self.parameters():
+                param.requires_grad = False
+        # Upstream applies frozen_stages in train(), after DDP has wrapped
+        # the model; DDP rejects flags that change then, so apply them now.
+        if hasattr(self, '_freeze_stages'):
+            self._freeze_stages()
+
+    def init_weights(self) -> None:
+        """Upstream init (pretrained or not), with the adapters untouched.
+
+        Upstream init re-initialises layers by type (every nn.Linear in
+        mmseg's Swin, every Conv2d in mmpretrain's ViT), adapters included.
+        """
+        adapter_names = set(adapter_param_names(self))
+        saved = {
+            name: param.detach().clone()
+            for name, param in self.named_parameters()
+            if name in adapter_names
+        }
+        super().init_weights()
+        for name, param in self.named_parameters():
+            if name in saved:
+                param.data.copy_(saved[name])
+
+    def train(self, mode: bool = True):
+        # mmpretrain's ViT returns None from train(); keep chaining working.
+        super().train(mode)
+        return self
+
+    def peft_report(self) -> dict:
+        """Parameter counts of this backbone, adapters kept apart."""
+        adapter_names = set(adapter_param_names(self))
+        named = list(self.named_parameters())
+        adapters = [p for n, p in named if n in adapter_names]
+        others = [p for n, p in named if n not in adapter_names]
+        backbone = count(others)
+        adapter = count(adapters)
+        return dict(
+            backbone_params=backbone,
+            adapter_params=adapter,
+            adapter_percent=100.0 * adapter / backbone if backbone else 0.0,
+            adapter_trainable=count(p for p in adapters if p.requires_grad),
+            backbone_other_trainable=count(p for p in others
+                                           if p.requires_grad),
+        )
+
+    def peft_report_table(self) -> str:
+        r = self.peft_report()
+        rows = [
+            ('backbone parameters (no adapters)', f"{r['backbone_params']:,}"),
+            ('adapter parameters', f"{r['adapter_params']:,}"),
+            ('adapters, % of backbone', f"{r['adapter_percent']:.3f}%"),
+            ('trainable adapter parameters', f"{r['adapter_trainable']:,}"),
+            ('trainable other backbone parameters',
+             f"{r['backbone_other_trainable']:,}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines = [f'{type(self).__name__} (tuning={self.tuning!r})']
+        lines += [f'  {k:<{width}}  {v:>14}' for k, v in rows]
+        return '\n'.join(lines)

@@ -1,0 +1,84 @@
+"""The supported backbone families (one table entry each) and the wrappers
+registered in the scope of the package they wrap.
+
+To support another backbone family: add a :class:`BackboneSpec` entry and a
+three-line registered subclass below.
+"""
+from mmdet.models.backbones import SwinTransformer as DetSwinTransformer
+from mmdet.registry import MODELS as DET_MODELS
+from mmpretrain.models.backbones import SwinTransformer as ClsSwinTransformer
+from mmpretrain.models.backbones import \
+    VisionTransformer as ClsVisionTransformer
+from mmpretrain.registry import MODELS as CLS_MODELS
+from mmseg.models.backbones import SwinTransformer as SegSwinTransformer
+from mmseg.models.backbones import VisionTransformer as SegVisionTransformer
+from mmseg.registry import MODELS as SEG_MODELS
+
+from ..injection import BlockSpec, SubBlockSpec
+from .peft_backbone import BackboneSpec, PEFTBackboneMixin
+
+
+def swin_blocks(model):
+    return [(i, block) for i, stage in enumerate(model.stages)
+            for block in stage.blocks]
+
+
+def vit_blocks(model):
+    return list(enumerate(model.layers))
+
+
+# All three Swin implementations share one block layout: ShiftWindowMSA(x,
+# hw_shape) returns the drop-pathed branch, FFN(x, identity=...) adds it.
+SWIN = BackboneSpec(
+    block=BlockSpec(
+        attn=SubBlockSpec('attn', drop_path='drop'),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity'),
+        grid_arg=1),
+    blocks=swin_blocks)
+
+# mmseg: attn(LN1 x, identity=x) and ffn(LN2 x, identity=x) both add x.
+SEG_VIT = BackboneSpec(
+    block=BlockSpec(
+        attn=SubBlockSpec('attn', 'dropout_layer', residual_kwarg='identity'),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity')),
+    blocks=vit_blocks,
+    num_prefix_tokens=lambda model: 1 if model.with_cls_token else 0,
+    patch_embed='patch_embed')
+
+# mmpretrain: x + attn(ln1 x), then ffn(ln2 x, identity=x).
+CLS_VIT = BackboneSpec(
+    block=BlockSpec(
+        attn=SubBlockSpec('attn', 'out_drop'),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity')),
+    blocks=vit_blocks,
+    num_prefix_tokens=lambda model: model.num_extra_tokens,
+    patch_embed='patch_embed')
+
+@SEG_MODELS.register_module(name='PEFTSwinTransformer')
+class SegPEFTSwinTransformer(PEFTBackboneMixin, SegSwinTransformer):
+    """mmseg ``SwinTransformer`` with adapters."""
+    peft_spec = SWIN
+
+
+@DET_MODELS.register_module(name='PEFTSwinTransformer')
+class DetPEFTSwinTransformer(PEFTBackboneMixin, DetSwinTransformer):
+    """mmdet ``SwinTransformer`` with adapters."""
+    peft_spec = SWIN
+
+
+@CLS_MODELS.register_module(name='PEFTSwinTransformer')
+class ClsPEFTSwinTransformer(PEFTBackboneMixin, ClsSwinTransformer):
+    """mmpretrain ``SwinTransformer`` with adapters."""
+    peft_spec = SWIN
+
+
+@SEG_MODELS.register_module(name='PEFTVisionTransformer')
+class SegPEFTVisionTransformer(PEFTBackboneMixin, SegVisionTransformer):
+    """mmseg ``VisionTransformer`` with adapters."""
+    peft_spec = SEG_VIT
+
+
+@CLS_MODELS.register_module(name='PEFTVisionTransformer')
+class ClsPEFTVisionTransformer(PEFTBackboneMixin, ClsVisionTransformer):
+    """mmpretrain ``VisionTransformer`` with adapters."""
+    peft_spec = CLS_VIT

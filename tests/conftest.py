@@ -1,0 +1,15 @@
+import os
+import sys
+
+import pytest
+import torch
+
+# Tests import their helpers (tiny_models) from this folder; mmseg ships a
+# top-level 'tests' package, so this folder is deliberately not a package.
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
