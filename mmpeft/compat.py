@@ -6,9 +6,17 @@ and mmengine 0.10.7 does not pass ``weights_only``, so resuming, ``load_from``
 and ``tools/test.py`` fail on mmengine's own training checkpoints
 ("Unsupported global: ...HistoryBuffer"). Turning weights-only loading off
 would let a checkpoint run arbitrary code; instead we allowlist exactly the
-types mmengine writes into its checkpoints (its message hub's history
-buffers, which hold numpy arrays and scalars).
+types mmengine writes into its checkpoints: its message hub's history
+buffers, which hold numpy arrays and scalars, and their statistics methods.
+
+Python pickles those methods as ``getattr(HistoryBuffer, 'min')``. Allowing
+the real ``getattr`` would open every attribute of every allowlisted object
+to a crafted checkpoint (and from there, code execution), so the unpickler
+gets a stand-in under that name that resolves HistoryBuffer's statistics
+methods and refuses anything else.
 """
+import pickle
+
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
@@ -27,7 +35,21 @@ def _numpy_globals():
     return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
-MMENGINE_CHECKPOINT_GLOBALS = [HistoryBuffer, *_numpy_globals()]
+def history_buffer_method(owner, name: str):
+    """``getattr`` as mmengine checkpoints use it, and nothing more."""
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); weights-only '
+        f'loading allows only the statistics methods of HistoryBuffer')
+
+
+MMENGINE_CHECKPOINT_GLOBALS = [
+    HistoryBuffer, *_numpy_globals(),
+    (history_buffer_method, 'builtins.getattr')
+]
 
 
 def allow_mmengine_checkpoints() -> None:

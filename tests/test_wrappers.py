@@ -113,8 +113,11 @@ def test_upstream_checkpoint_loads_with_only_adapter_keys_missing(
     with torch.no_grad():  # make the weights differ from any init
         for param in plain.parameters():
             param.add_(torch.randn_like(param) * 0.01)
+    # mmdet's Swin reads only 'backbone.'-prefixed keys (detector format).
+    prefix = 'backbone.' if backbone == 'mmdet-swin' else ''
     path = tmp_path / 'upstream.pth'
-    torch.save(dict(state_dict=plain.state_dict()), path)
+    torch.save(dict(state_dict={
+        prefix + k: v for k, v in plain.state_dict().items()}), path)
     peft = build_peft(backbone, adapter=dict(ADAPTER_CFGS['iConFormer']),
                       init_cfg=ConfigDict(type='Pretrained',
                                           checkpoint=str(path)))
@@ -234,3 +237,26 @@ BAD_CONFIGS = [
 def test_bad_configuration_names_the_key(overrides, error, message):
     with pytest.raises(error, match=message):
         build_peft('mmseg-swin', **overrides)
+
+
+@pytest.mark.parametrize('backbone', ['mmseg-swin', 'mmseg-vit'])
+def test_deep_copy_runs_its_own_adapters(backbone):
+    """EMA-style copies must record their grid and run their adapters."""
+    _, peft = paired(backbone, 'Convpass')
+    randomize_adapters(peft)
+    clone = copy.deepcopy(peft).eval()
+    peft.eval()
+    x = input_for(backbone, non_square=True)
+    with torch.no_grad():
+        assert max_diff(clone(x), peft(x)) <= 1e-6
+        randomize_adapters(clone)
+        assert max_diff(clone(x), peft(x)) > 1e-4
+
+
+def test_report_table_is_logged_numbers():
+    peft = build_peft('mmseg-vit', adapter=dict(type='AdaptFormer',
+                                                bottleneck=4))
+    report = peft.peft_report()
+    # 4 blocks of 2*C*d + d + C with C = 32, d = 4.
+    assert report['adapter_params'] == 4 * (2 * 32 * 4 + 4 + 32)
+    assert f"{report['adapter_params']:,}" in peft.peft_report_table()

@@ -8,8 +8,10 @@ head parameters.
 """
 import argparse
 import json
+import logging
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.registry import MODELS, init_default_scope
 
 import mmpeft  # noqa: F401 (registers the wrappers)
@@ -54,6 +56,8 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.json:  # keep stdout pure JSON: no build-time log lines
+        MMLogger.get_current_instance().setLevel(logging.WARNING)
     report = model_param_report(build_model(cfg))
     public = {key: report[key] for key, _ in ROWS}
     print(json.dumps(public) if args.json else format_table(public))
