@@ -20,7 +20,8 @@ SWIN_B_ALL = [(SEG_MODELS, SWIN_B), (CLS_MODELS, CLS_SWIN_B)]
 
 
 def report(registry, cfg, adapter):
-    return registry.build(dict(cfg, adapter=adapter)).peft_report()
+    return registry.build(dict(cfg, adapter=adapter,
+                               _scope_=registry.scope)).peft_report()
 
 
 @pytest.mark.parametrize('registry,cfg', VIT_B)

@@ -42,15 +42,21 @@ ADAPTER_CFGS = {
 }
 
 
+# `_scope_` pins the registry: mmengine otherwise builds from the scope of
+# whatever Runner ran last in the process.
+
+
 def build_plain(name, **overrides):
     registry, upstream_type, arch = BACKBONES[name]
-    return registry.build(dict(type=upstream_type, **arch, **overrides))
+    return registry.build(
+        dict(type=upstream_type, _scope_=registry.scope, **arch, **overrides))
 
 
 def build_peft(name, **overrides):
     registry, upstream_type, arch = BACKBONES[name]
-    return registry.build(dict(type='PEFT' + upstream_type, **arch,
-                               **overrides))
+    return registry.build(
+        dict(type='PEFT' + upstream_type, _scope_=registry.scope, **arch,
+             **overrides))
 
 
 def as_list(outputs):
