@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Upstream interface: tools/dist_train.sh CONFIG GPUS [args]
+# Environment: NNODES, NODE_RANK, PORT, MASTER_ADDR. On a machine without
+# CUDA the processes use the gloo backend (set by tools/train.py).
+CONFIG=$1
+GPUS=$2
+ARGS=("${@:3}")
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+exec "$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${ARGS[@]}"

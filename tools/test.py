@@ -1,0 +1,92 @@
+"""Test a checkpoint with the evaluator of its config (any task).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+                         [--launcher pytorch]
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS, init_default_scope
+from mmengine.runner import Runner
+
+import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
+from mmpeft.utils import adapt_to_machine, default_work_dir
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save metrics in')
+    parser.add_argument(
+        '--out', help='dump the predictions to this pickle file')
+    parser.add_argument(
+        '--show-dir', help='draw predictions into this dir (relative to '
+        'the run dir, as upstream)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation from the config')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> None:
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise KeyError('--show-dir needs default_hooks.visualization in the '
+                       'config')
+    hook['draw'] = True
+    # mmdet's hook takes the folder itself, mmseg's and mmpretrain's draw
+    # through the visualizer's save_dir.
+    if 'Det' in hook.get('type', ''):
+        hook['test_out_dir'] = show_dir
+    else:
+        cfg.visualizer['save_dir'] = show_dir
+
+
+def enable_tta(cfg: Config) -> None:
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise KeyError('--tta needs tta_model and tta_pipeline in the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(
+        args.config)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_visualization(cfg, args.show_dir)
+    if args.tta:
+        enable_tta(cfg)
+    if args.out:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        cfg.test_evaluator = [
+            *evaluators, dict(type='DumpResults', out_file_path=args.out)
+        ]
+    adapt_to_machine(cfg)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
