@@ -17,6 +17,13 @@ import torch.nn as nn
 from mmengine.registry import Registry
 
 ADAPTERS = Registry('adapter', scope='mmpeft', locations=['mmpeft.adapters'])
+# Injected adapters live in ``<block>.adapters.<position>``; this name marks
+# their parameters and state-dict keys.
+ADAPTERS_ATTR = 'adapters'
+
+
+def is_adapter_key(key: str) -> bool:
+    return f'.{ADAPTERS_ATTR}.' in f'.{key}'
 
 
 class QuickGELU(nn.Module):

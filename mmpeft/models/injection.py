@@ -28,13 +28,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..adapters.base import ADAPTERS_ATTR, is_adapter_key
+
 SUB_BLOCKS = ('attn', 'mlp')
 MODES = ('parallel', 'sequential')
 POSITIONS = tuple(f'{sub}_{mode}' for sub in SUB_BLOCKS for mode in MODES)
 # Short names from the papers: AdaptFormer's and iConFormer's 'parallel' and
 # 'sequential' both mean next to / after the MLP.
 POSITION_ALIASES = {'parallel': 'mlp_parallel', 'sequential': 'mlp_sequential'}
-ADAPTERS_ATTR = 'adapters'
 
 
 @dataclass(frozen=True)
@@ -192,5 +193,4 @@ def inject_block(block: nn.Module, spec: BlockSpec,
 
 
 def adapter_param_names(module: nn.Module) -> List[str]:
-    marker = f'.{ADAPTERS_ATTR}.'
-    return [n for n, _ in module.named_parameters() if marker in f'.{n}']
+    return [n for n, _ in module.named_parameters() if is_adapter_key(n)]

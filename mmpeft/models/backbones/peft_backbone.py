@@ -16,6 +16,7 @@ from typing import Callable, List, Sequence, Tuple, Union
 import torch.nn as nn
 from mmengine.logging import print_log
 
+from ...checkpoint.state import describe_base
 from ..builder import build_block_adapters, parse_adapter_cfg
 from ..injection import (BlockSpec, TokenGrid, adapter_param_names,
                          check_placement, inject_block)
@@ -102,6 +103,10 @@ class PEFTBackboneMixin:
             raise ValueError('adapter_blocks is set but no adapter is '
                              'configured')
         self._set_trainable(extra_trainable)
+        # Which base weights init_weights() loaded (source and sha256), for
+        # adapter-only checkpoints to check against.
+        self.base_weights = dict(checkpoint=None, sha256=None)
+        self.base_loaded = False
         print_log(self.peft_report_table(), logger='current')
 
     @staticmethod
@@ -190,6 +195,8 @@ class PEFTBackboneMixin:
         for name, param in self.named_parameters():
             if name in saved:
                 param.data.copy_(saved[name])
+        self.base_weights = describe_base(self.init_cfg)
+        self.base_loaded = True
 
     def train(self, mode: bool = True):
         # mmpretrain's ViT returns None from train(); keep chaining working.
