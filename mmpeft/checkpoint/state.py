@@ -89,6 +89,13 @@ def keep_trained(state_dict: Dict[str, torch.Tensor],
         if not k.startswith(BACKBONE_PREFIX) or k in trained)
 
 
+class AdapterKeyMismatch(KeyError):
+    """A checkpoint's adapters differ from the model's."""
+
+    def __str__(self):  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
 def check_adapter_keys(checkpoint_keys: Iterable[str],
                        model_keys: Iterable[str], source: str = '') -> None:
     """Adapter keys must match exactly: a different adapter configuration is
@@ -97,7 +104,7 @@ def check_adapter_keys(checkpoint_keys: Iterable[str],
     model = {k for k in model_keys if is_adapter_key(k)}
     missing, unexpected = sorted(model - ckpt), sorted(ckpt - model)
     if missing or unexpected:
-        raise KeyError(
+        raise AdapterKeyMismatch(
             f'adapter checkpoint {source} does not match the adapters of '
             f'this model (different adapter configuration?)\n'
             f'  missing adapter keys ({len(missing)}): {_short(missing)}\n'

@@ -1,0 +1,91 @@
+"""Adapter-only checkpoints: what is saved, resuming, testing on the base
+weights, and the errors for a wrong base or a different adapter layout."""
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.runner import Runner
+from toy_runner import runner_cfg, save_plain_vit
+
+from mmpeft.checkpoint import file_sha256
+
+HOOK = [dict(type='PEFTCheckpointHook')]
+ADAPTER = dict(type='AdaptFormer', bottleneck=4)
+
+
+def peft_backbone_cfg(base_path, adapter=ADAPTER):
+    return dict(adapter=adapter,
+                init_cfg=ConfigDict(type='Pretrained',
+                                    checkpoint=str(base_path)))
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """Train the toy model for 4 iterations with adapter-only saving."""
+    base = tmp_path / 'base.pth'
+    save_plain_vit(base)
+    work = tmp_path / 'work'
+    runner = Runner.from_cfg(runner_cfg(
+        work, 4, backbone=peft_backbone_cfg(base), custom_hooks=HOOK))
+    runner.train()
+    return base, work, runner
+
+
+def test_adapter_only_checkpoint_holds_what_was_trained(trained):
+    base, work, runner = trained
+    saved = torch.load(work / 'iter_4.pth')
+    keys = set(saved['state_dict'])
+    model = runner.model
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert keys == trainable  # adapters + head; no frozen backbone weight
+    assert all(k.startswith('head.') or '.adapters.' in k for k in keys)
+    peft = saved['meta']['peft']
+    assert peft['adapter_only'] is True
+    assert peft['base'] == dict(checkpoint=str(base),
+                                sha256=file_sha256(str(base)))
+    assert 'optimizer' in saved  # resuming still has its state
+
+
+def test_resume_from_adapter_only_checkpoint(trained, tmp_path):
+    base, work, runner = trained
+    resumed = Runner.from_cfg(runner_cfg(
+        work, 6, backbone=peft_backbone_cfg(base), custom_hooks=HOOK,
+        resume=True))
+    resumed.train()
+    assert resumed.iter == 6
+
+
+def test_testing_loads_base_then_adapters(trained, tmp_path):
+    base, work, runner = trained
+    trained_state = runner.model.state_dict()
+    tester = Runner.from_cfg(runner_cfg(
+        tmp_path / 'test', 4, backbone=peft_backbone_cfg(base),
+        custom_hooks=HOOK, load_from=str(work / 'iter_4.pth')))
+    tester.test()
+    tested_state = tester.model.state_dict()
+    assert tested_state.keys() == trained_state.keys()
+    for key, value in trained_state.items():
+        assert torch.equal(tested_state[key], value), key
+
+
+def test_wrong_base_is_an_error_naming_the_expected_one(trained, tmp_path):
+    base, work, _ = trained
+    other = tmp_path / 'other_base.pth'
+    save_plain_vit(other)  # different random weights
+    tester = Runner.from_cfg(runner_cfg(
+        tmp_path / 'test', 4, backbone=peft_backbone_cfg(other),
+        custom_hooks=HOOK, load_from=str(work / 'iter_4.pth')))
+    with pytest.raises(RuntimeError, match=f'trained on base weights {base}'):
+        tester.test()
+
+
+def test_other_adapter_layout_is_an_error_listing_keys(trained, tmp_path):
+    base, work, _ = trained
+    other = dict(ADAPTER, position='sequential')
+    tester = Runner.from_cfg(runner_cfg(
+        tmp_path / 'test', 4, backbone=peft_backbone_cfg(base, other),
+        custom_hooks=HOOK, load_from=str(work / 'iter_4.pth')))
+    with pytest.raises(KeyError, match=r'(?s)missing adapter keys \(8\): '
+                       r'backbone.layers.0.adapters.mlp_sequential.*'
+                       r'unexpected adapter keys \(8\): '
+                       r'backbone.layers.0.adapters.mlp_parallel'):
+        tester.test()
