@@ -13,3 +13,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """The toy PEFT model trained 4 iterations with adapter-only saving."""
+    from toy_runner import train_toy
+    return train_toy(tmp_path)

@@ -2,32 +2,12 @@
 weights, and the errors for a wrong base or a different adapter layout."""
 import pytest
 import torch
-from mmengine.config import ConfigDict
 from mmengine.runner import Runner
-from toy_runner import runner_cfg, save_plain_vit
+from toy_runner import (ADAPTER, HOOK, peft_backbone_cfg, runner_cfg,
+                        save_plain_vit)
 
 from mmpeft.checkpoint import file_sha256
 
-HOOK = [dict(type='PEFTCheckpointHook')]
-ADAPTER = dict(type='AdaptFormer', bottleneck=4)
-
-
-def peft_backbone_cfg(base_path, adapter=ADAPTER):
-    return dict(adapter=adapter,
-                init_cfg=ConfigDict(type='Pretrained',
-                                    checkpoint=str(base_path)))
-
-
-@pytest.fixture
-def trained(tmp_path):
-    """Train the toy model for 4 iterations with adapter-only saving."""
-    base = tmp_path / 'base.pth'
-    save_plain_vit(base)
-    work = tmp_path / 'work'
-    runner = Runner.from_cfg(runner_cfg(
-        work, 4, backbone=peft_backbone_cfg(base), custom_hooks=HOOK))
-    runner.train()
-    return base, work, runner
 
 
 def test_adapter_only_checkpoint_holds_what_was_trained(trained):

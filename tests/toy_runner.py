@@ -2,6 +2,7 @@
 in a second, for tests of checkpoints, resuming and the launch tools."""
 import torch
 import torch.nn as nn
+from mmengine.config import ConfigDict
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, METRICS, MODELS
@@ -9,6 +10,8 @@ from torch.utils.data import Dataset
 
 import mmpeft  # noqa: F401
 
+HOOK = [dict(type='PEFTCheckpointHook')]
+ADAPTER = dict(type='AdaptFormer', bottleneck=4)
 VIT = dict(
     arch=dict(embed_dims=16, num_layers=2, num_heads=2,
               feedforward_channels=32),
@@ -84,3 +87,25 @@ def save_plain_vit(path):
                                   _scope_='mmpretrain', **VIT))
     torch.save(dict(state_dict=plain.state_dict()), path)
     return plain
+
+
+def peft_backbone_cfg(base_path, adapter=ADAPTER):
+    return dict(adapter=adapter,
+                init_cfg=ConfigDict(type='Pretrained',
+                                    checkpoint=str(base_path)))
+
+
+def train_toy(tmp_path, iters=4, seed=0, **hook_options):
+    """Train the toy model on a saved base; returns (base, work dir, runner).
+    """
+    from mmengine.runner import Runner
+    base = tmp_path / 'base.pth'
+    if not base.exists():
+        save_plain_vit(base)
+    work = tmp_path / f'work{seed}'
+    cfg = runner_cfg(work, iters, backbone=peft_backbone_cfg(base),
+                     custom_hooks=[dict(HOOK[0], **hook_options)])
+    cfg['randomness'] = dict(seed=seed)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return base, work, runner
