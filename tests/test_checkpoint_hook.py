@@ -6,7 +6,7 @@ from mmengine.runner import Runner
 from toy_runner import (ADAPTER, HOOK, peft_backbone_cfg, runner_cfg,
                         save_plain_vit)
 
-from mmpeft.checkpoint import file_sha256
+from mmpeft.checkpoint import CheckpointError, file_sha256
 
 
 
@@ -54,7 +54,8 @@ def test_wrong_base_is_an_error_naming_the_expected_one(trained, tmp_path):
     tester = Runner.from_cfg(runner_cfg(
         tmp_path / 'test', 4, backbone=peft_backbone_cfg(other),
         custom_hooks=HOOK, load_from=str(work / 'iter_4.pth')))
-    with pytest.raises(RuntimeError, match=f'trained on base weights {base}'):
+    with pytest.raises(CheckpointError,
+                       match=f'trained on base weights {base}'):
         tester.test()
 
 

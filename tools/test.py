@@ -6,13 +6,16 @@
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
-from mmpeft.utils import adapt_to_machine, default_work_dir
+from mmpeft.checkpoint import CheckpointError
+from mmpeft.utils import (adapt_to_machine, default_work_dir,
+                          guard_checkpoint_loading)
 
 
 def parse_args():
@@ -85,7 +88,11 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))
-    runner.test()
+    guard_checkpoint_loading(runner)
+    try:
+        runner.test()
+    except CheckpointError as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

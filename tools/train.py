@@ -7,6 +7,7 @@ classification, chosen by the config (its ``default_scope``).
 import argparse
 import logging
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -14,7 +15,9 @@ from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
-from mmpeft.utils import adapt_to_machine, default_work_dir
+from mmpeft.checkpoint import CheckpointError
+from mmpeft.utils import (adapt_to_machine, default_work_dir,
+                          guard_checkpoint_loading)
 
 
 def parse_args():
@@ -72,7 +75,11 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))
-    runner.train()
+    guard_checkpoint_loading(runner)
+    try:
+        runner.train()
+    except CheckpointError as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

@@ -1,9 +1,10 @@
 from .hook import PEFTCheckpointHook, load_peft_checkpoint
-from .state import (check_adapter_keys, check_base, describe_base,
-                    file_sha256, keep_trained, trained_backbone_keys)
+from .state import (AdapterKeyMismatch, CheckpointError, check_adapter_keys,
+                    check_base, describe_base, file_sha256, keep_trained,
+                    trained_backbone_keys)
 
 __all__ = [
-    'PEFTCheckpointHook', 'load_peft_checkpoint', 'check_adapter_keys',
-    'check_base', 'describe_base', 'file_sha256', 'keep_trained',
-    'trained_backbone_keys'
+    'AdapterKeyMismatch', 'CheckpointError', 'PEFTCheckpointHook',
+    'load_peft_checkpoint', 'check_adapter_keys', 'check_base',
+    'describe_base', 'file_sha256', 'keep_trained', 'trained_backbone_keys'
 ]

@@ -89,7 +89,11 @@ def keep_trained(state_dict: Dict[str, torch.Tensor],
         if not k.startswith(BACKBONE_PREFIX) or k in trained)
 
 
-class AdapterKeyMismatch(KeyError):
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used, with a message naming the file."""
+
+
+class AdapterKeyMismatch(CheckpointError, KeyError):
     """A checkpoint's adapters differ from the model's."""
 
     def __str__(self):  # KeyError would print the repr of the message
@@ -117,7 +121,7 @@ def check_base(expected: dict, loaded: dict, source: str = '') -> None:
     want, have = expected.get('sha256'), loaded.get('sha256')
     if want is None or want == have:
         return
-    raise RuntimeError(
+    raise CheckpointError(
         f'adapter checkpoint {source} was trained on base weights '
         f"{expected.get('checkpoint')} (sha256 {want[:8]}...), but this "
         f"config's backbone loaded {loaded.get('checkpoint')} (sha256 "

@@ -1,3 +1,6 @@
-from .launch import adapt_to_machine, default_work_dir
+from .launch import (adapt_to_machine, default_work_dir,
+                     guard_checkpoint_loading)
 
-__all__ = ['adapt_to_machine', 'default_work_dir']
+__all__ = [
+    'adapt_to_machine', 'default_work_dir', 'guard_checkpoint_loading'
+]

@@ -5,6 +5,8 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..checkpoint.state import CheckpointError
+
 
 def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
@@ -42,3 +44,23 @@ def adapt_to_machine(cfg: Config) -> None:
                   logger='current')
     if _replace_sync_bn(cfg.get('model', {})):
         print_log('No CUDA: SyncBN layers built as BN', logger='current')
+
+
+def guard_checkpoint_loading(runner) -> None:
+    """Make checkpoint failures of this runner (resume, load_from, testing)
+    one :class:`CheckpointError` naming the file, instead of a stack trace
+    from deep inside unpickling. Only this runner object is changed."""
+    load = runner.load_checkpoint
+
+    def load_checked(filename, *args, **kwargs):
+        try:
+            return load(filename, *args, **kwargs)
+        except CheckpointError:
+            raise
+        except Exception as error:
+            first_line = (str(error).strip().splitlines() or [''])[0]
+            raise CheckpointError(
+                f'{filename}: cannot load this checkpoint '
+                f'({type(error).__name__}: {first_line})') from error
+
+    runner.load_checkpoint = load_checked
