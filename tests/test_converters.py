@@ -23,6 +23,17 @@ from mmpeft.models.injection import adapter_param_names
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOL = 1e-4
 
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """Tiny models: intra-op threads only add contention on a shared CPU
+    (a tiny Swin forward goes from ~10 ms to ~1 s with 2 busy threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------
 # helpers
 
@@ -119,6 +130,31 @@ def test_timm_vit_to_mmseg_reproduces_timm(patch_bias):
         tokens = reference.forward_features(x)[:, 1:]
     final = outputs[-1].flatten(2).transpose(1, 2)
     assert max_diff(tokens, final) < TOL
+
+
+def test_folded_patch_bias_survives_pos_embed_resizing(tmp_path):
+    """mmseg resizes pos_embed (bicubic) when loading at another size; the
+    folded bias stays exact because interpolation preserves constants."""
+    reference = timm_vit()
+    outputs = []
+    for patch_bias in ('fold', 'keep'):
+        path = tmp_path / f'{patch_bias}.pth'
+        torch.save(timm_vit_to_mmseg(reference.state_dict(), patch_bias),
+                   path)
+        model = SEG_MODELS.build(
+            dict(type='VisionTransformer', _scope_='mmseg', img_size=(48, 64),
+                 patch_size=8, embed_dims=64, num_layers=2, num_heads=2,
+                 norm_cfg=dict(type='LN', eps=1e-6), final_norm=True,
+                 patch_bias=patch_bias == 'keep',
+                 init_cfg=dict(type='Pretrained', checkpoint=str(path))))
+        model.init_weights()
+        assert model.pos_embed.shape[1] == 1 + 6 * 8  # resized from 4 x 4
+        model.eval()
+        with torch.no_grad():
+            outputs.append(model(torch.randn(2, 3, 48, 64,
+                                             generator=torch.Generator()
+                                             .manual_seed(0))))
+    assert max_diff(outputs[0][-1], outputs[1][-1]) < TOL
 
 
 @pytest.mark.parametrize('variant', ['plain', 'gap_fc_norm', 'no_embed_class'])
