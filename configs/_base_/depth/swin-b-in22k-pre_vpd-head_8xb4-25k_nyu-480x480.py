@@ -1,0 +1,42 @@
+# Monocular depth on NYU-v2 with Swin-B (window 7, ImageNet-22K): mmseg's
+# DepthEstimator, VPD depth head, SiLog loss, NYU data (upstream layout),
+# DepthMetric with the Eigen crop and 25k schedule of its only upstream depth
+# config (VPD), with Swin-B in place of VPD's Stable-Diffusion backbone.
+_base_ = ['mmseg::vpd/vpd_sd_4xb8-25k_nyu-480x480.py']
+checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'  # noqa
+model = dict(
+    # The ImageNet statistics of the Swin weights, not Stable Diffusion's.
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
+    backbone=dict(
+        _delete_=True,
+        type='SwinTransformer',
+        pretrain_img_size=224,
+        embed_dims=128,
+        depths=[2, 2, 18, 2],
+        num_heads=[4, 8, 16, 32],
+        window_size=7,
+        drop_path_rate=0.3,  # mmseg's UPerNet Swin-B
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
+    decode_head=dict(
+        in_channels=[128, 256, 512, 1024],
+        # Swin's pyramid starts at stride 4, VPD's at 8: one deconvolution
+        # fewer brings the prediction to the input resolution; no border.
+        num_deconv_layers=2,
+        num_deconv_filters=(32, 32),
+        fmap_border=0))
+    # test_cfg stays 'slide_flip': mmseg 1.2.2's DepthEstimator runs 'slide'
+    # as whole-image inference without a word.
+# VPD needs this for the unused parts of Stable Diffusion; Swin uses all.
+find_unused_parameters = False
+train_dataloader = dict(batch_size=4)  # 8 GPUs x 4 = VPD's 4 x 8
+# VPD's lr (AdamW 1e-3 from schedule_25k) for the new layers, its 1/100 for
+# the pretrained backbone. Adapters are new layers: the head's lr.
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys=dict(
+            _delete_=True,
+            backbone=dict(lr_mult=0.01),
+            **{'.adapters.': dict(lr_mult=1.0)})))
+# val_evaluator: upstream DepthMetric, depth_metrics left None (all metrics):
+# in mmseg 1.2.2 a list raises TypeError.
