@@ -1,10 +1,12 @@
 """Test a checkpoint with the evaluator of its config (any task).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
-                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--tta] [--dump-metrics FILE]
+                         [--cfg-options k=v ...]
                          [--launcher pytorch]
 """
 import argparse
+import json
 import os
 import sys
 
@@ -28,6 +30,8 @@ def parse_args():
     parser.add_argument(
         '--show-dir', help='draw predictions into this dir (relative to '
         'the run dir, as upstream)')
+    parser.add_argument(
+        '--dump-metrics', help='also write the metrics to this JSON file')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation from the config')
     parser.add_argument(
@@ -90,9 +94,12 @@ def main():
               Runner.from_cfg(cfg))
     guard_checkpoint_loading(runner)
     try:
-        runner.test()
+        metrics = runner.test()
     except CheckpointError as error:
         sys.exit(f'error: {error}')
+    if args.dump_metrics:
+        with open(args.dump_metrics, 'w') as f:
+            json.dump(metrics, f, indent=2)
 
 
 if __name__ == '__main__':
