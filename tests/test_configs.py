@@ -3,7 +3,7 @@
 The configs are discovered (all of ``configs/**/*.py`` except ``_base_`` and
 ``demo``), so a new config is tested without writing a test. Each one is
 built as the config says (full architecture, real data preprocessor, real
-heads and losses) with three test-only changes:
+heads and losses) with these test-only changes:
 
 * pretrained loading is switched off (``Pretrained`` init configs and
   ``pretrained`` paths are dropped; building never loads weights anyway);
@@ -22,6 +22,7 @@ import os.path as osp
 
 import pytest
 import torch
+import yaml
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
@@ -206,3 +207,21 @@ def test_model_zoo_lists_every_config():
     assert sorted(table) == CONFIGS
     with open(gen_model_zoo.MODEL_ZOO) as f:
         assert f.read() == gen_model_zoo.render(table)
+
+
+def test_metafiles_list_every_config():
+    """One metafile.yml per folder lists exactly its configs, and the root
+    model-index.yml imports every metafile."""
+    with open(osp.join(ROOT, 'model-index.yml')) as f:
+        imports = yaml.safe_load(f)['Import']
+    listed = []
+    for metafile in imports:
+        with open(osp.join(ROOT, metafile)) as f:
+            meta = yaml.safe_load(f)
+        collections = {c['Name'] for c in meta['Collections']}
+        for model in meta['Models']:
+            assert model['In Collection'] in collections
+            assert model['Config'] == \
+                f"{osp.dirname(metafile)}/{model['Name']}.py"
+            listed.append(osp.relpath(model['Config'], 'configs'))
+    assert sorted(listed) == CONFIGS

@@ -169,6 +169,8 @@ def update_readmes(cells):
             text = f.read()
         lines = text.split('\n')
         for i, config, column in readme_rows(readme):
+            if config not in cells:  # configs/demo is not measured
+                continue
             row = _table_cells(lines[i])
             row[column] = cells[config]
             lines[i] = '| ' + ' | '.join(row) + ' |'

@@ -89,6 +89,14 @@ demo_source_val_dataloader = dict(
         type='DemoSegSourceDataset',
         data_root='data/demo/seg_source'))
 
+# Learning rates: adapters and heads are new layers and take a larger rate
+# than the pretrained weights of full fine-tuning (as in the papers: e.g.
+# AdaptFormer's 10x rate over full fine-tuning); pretraining from scratch
+# takes the adapters' rate.
+demo_pretrain_lr = 1e-3
+demo_full_lr = 2e-4
+demo_peft_lr = 1e-3
+
 demo_iters = 200
 demo_train_cfg = dict(type='IterBasedTrainLoop', max_iters=demo_iters,
                       val_interval=demo_iters)
@@ -101,4 +109,20 @@ demo_param_scheduler = [
 demo_default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(by_epoch=False, interval=demo_iters, max_keep_ckpts=1,
+                    backend_args=dict(backend='atomic_local')))
+
+demo_pretrain_iters = 400
+demo_pretrain_train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=demo_pretrain_iters,
+    val_interval=demo_pretrain_iters)
+demo_pretrain_param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+         end=20),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=20,
+         end=demo_pretrain_iters),
+]
+demo_pretrain_default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(by_epoch=False, interval=demo_pretrain_iters,
+                    max_keep_ckpts=1,
                     backend_args=dict(backend='atomic_local')))
