@@ -12,9 +12,6 @@ heads and losses) with these test-only changes:
 * SyncBN becomes BN (``revert_sync_batchnorm``), for one CPU process;
 * mmpretrain's Swin gets ``pad_small_map=True``: it refuses maps smaller
   than its window otherwise (no parameter changes).
-
-torch runs single-threaded here: at this input size every op is tiny, and
-thread synchronisation would cost more than the work on 2 shared cores.
 """
 import importlib.util
 import math
@@ -59,14 +56,6 @@ KNOWN_FAILURES = {
     'baselines/full-ft_vit-b16-in21k-pre_8xb128-100e_in1k-224px.py',
     'baselines/full-ft_vit-b16-mae-pre_mask-rcnn_simple-fpn_8xb2-1x_coco.py',
 }
-
-
-@pytest.fixture(scope='module', autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def drop_pretrained(node):

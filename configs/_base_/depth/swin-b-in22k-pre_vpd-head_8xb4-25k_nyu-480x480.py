@@ -24,9 +24,10 @@ model = dict(
         # fewer brings the prediction to the input resolution; no border.
         num_deconv_layers=2,
         num_deconv_filters=(32, 32),
-        fmap_border=0))
-    # test_cfg stays 'slide_flip': mmseg 1.2.2's DepthEstimator runs 'slide'
-    # as whole-image inference without a word.
+        fmap_border=0),
+    # VPD's 'slide_flip' (crop 480, stride 160). Not 'slide': mmseg 1.2.2's
+    # DepthEstimator silently runs it as whole-image inference.
+    test_cfg=dict(mode='slide_flip'))
 # VPD needs this for the unused parts of Stable Diffusion; Swin uses all.
 find_unused_parameters = False
 train_dataloader = dict(batch_size=4)  # 8 GPUs x 4 = VPD's 4 x 8
@@ -34,9 +35,10 @@ train_dataloader = dict(batch_size=4)  # 8 GPUs x 4 = VPD's 4 x 8
 # the pretrained backbone. Adapters are new layers: the head's lr.
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        custom_keys=dict(
-            _delete_=True,
-            backbone=dict(lr_mult=0.01),
-            **{'.adapters.': dict(lr_mult=1.0)})))
-# val_evaluator: upstream DepthMetric, depth_metrics left None (all metrics):
-# in mmseg 1.2.2 a list raises TypeError.
+        custom_keys={
+            '_delete_': True,
+            'backbone': dict(lr_mult=0.01),
+            '.adapters.': dict(lr_mult=1.0)
+        }))
+# The evaluator is the upstream DepthMetric with the Eigen crop; leave its
+# depth_metrics None (all metrics): in mmseg 1.2.2 a list raises TypeError.
