@@ -1,4 +1,6 @@
 # One entry point for set-up, tests and the demo.
+#   make demo   creates the environment if needed, then runs the main job on
+#               the embedded demo data (tools/run_demo.py)
 #   make test   creates the environment if needed, then runs the test suite
 #   make env    only creates / updates the environment
 # The virtual environment lives in .venv (override with MMPEFT_VENV=/path).
@@ -10,7 +12,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: env test clean-env
+.PHONY: env test demo clean-env
 
 env: $(VENV)/.stamp-mmpeft
 
@@ -38,6 +40,9 @@ $(VENV)/.stamp-mmpeft: requirements/runtime.txt requirements/tests.txt setup.py 
 
 test: env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: env
+	$(PY) tools/run_demo.py $(DEMO_ARGS)
 
 clean-env:
 	rm -rf $(VENV)

@@ -1,7 +1,9 @@
 """Config adjustments shared by tools/train.py and tools/test.py."""
 import os.path as osp
+from datetime import timedelta
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -30,20 +32,34 @@ def _replace_sync_bn(node) -> int:
 def adapt_to_machine(cfg: Config) -> None:
     """Let upstream GPU configs run on a machine without CUDA.
 
-    Distributed runs use the gloo backend (NCCL needs GPUs), and SyncBN,
-    which only runs on GPUs, becomes BN (the Runner already does this for
-    non-distributed runs, but not for distributed ones).
+    SyncBN, which only runs on GPUs, becomes BN (the Runner already does
+    this for non-distributed runs, but not for distributed ones). A
+    distributed run (``launcher='pytorch'``) joins a gloo process group here,
+    because mmengine's own set-up always selects a CUDA device, and wraps the
+    model in DDP without device ids, as CPU modules require.
     """
     if torch.cuda.is_available():
         return
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
-    if dist_cfg.get('backend', 'nccl') != 'gloo':
-        dist_cfg['backend'] = 'gloo'
-        print_log('No CUDA: distributed backend set to gloo',
-                  logger='current')
     if _replace_sync_bn(cfg.get('model', {})):
         print_log('No CUDA: SyncBN layers built as BN', logger='current')
+    if cfg.get('launcher', 'none') == 'none':
+        return
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'--launcher {cfg.launcher} needs CUDA; on CPU use '
+                         f'--launcher pytorch (tools/dist_train.sh)')
+    if not dist.is_initialized():
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
+            'timeout', 1800)
+        dist.init_process_group(backend='gloo',
+                                timeout=timedelta(seconds=timeout))
+    cfg.setdefault(
+        'model_wrapper_cfg',
+        dict(type='MMDistributedDataParallel', device_ids=None,
+             broadcast_buffers=False,
+             find_unused_parameters=cfg.get('find_unused_parameters',
+                                            False)))
+    print_log('No CUDA: distributed over CPU processes with gloo',
+              logger='current')
 
 
 def guard_checkpoint_loading(runner) -> None:

@@ -1,0 +1,14 @@
+# Full training of the tiny Swin + UPerNet on the source task, from scratch:
+# the "pretrained backbone" every demo fine-tuning starts from.
+_base_ = [
+    '../baselines/full-ft_swin-b-in22k-pre_upernet_8xb2-160k_ade20k-512x512.py',  # noqa
+    './_base_/seg_demo.py'
+]
+model = {{_base_.demo_model_pretrain}}
+train_dataloader = {{_base_.demo_source_train_dataloader}}
+val_dataloader = {{_base_.demo_source_val_dataloader}}
+test_dataloader = {{_base_.demo_source_val_dataloader}}
+train_cfg = {{_base_.demo_pretrain_train_cfg}}
+param_scheduler = {{_base_.demo_pretrain_param_scheduler}}
+default_hooks = {{_base_.demo_pretrain_default_hooks}}
+optim_wrapper = dict(optimizer=dict(lr={{_base_.demo_pretrain_lr}}))

@@ -1,0 +1,209 @@
+"""The main job on the embedded demo data (``make demo``).
+
+1. Generates the synthetic data (data/demo, reused when unchanged).
+2. Pretrains a tiny Swin + UPerNet by full training on the source task
+   (cached in work_dirs/demo; reused while config and data are unchanged).
+3. Fine-tunes on the target segmentation task with full fine-tuning, a
+   frozen backbone, AdaptFormer, Convpass and iConFormer, all from that
+   checkpoint, through tools/train.py and tools/test.py.
+4. Prints and writes work_dirs/demo/results.md: method, trainable
+   parameters (% of backbone), mIoU, training time.
+5. Runs one short instance-segmentation and one depth fine-tuning with
+   iConFormer and reports their metrics.
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+
+import torch
+from mmengine.config import Config
+
+import mmpeft  # noqa: F401 (allowlists mmengine checkpoints for torch.load)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join('configs', 'demo')
+PRETRAIN_CONFIG = osp.join(DEMO, 'pretrain_swin-t_upernet_demo-source-64x64.py')
+PRETRAINED = osp.join('work_dirs', 'demo', 'pretrain_swin-t_source.pth')
+SEG_METHODS = {
+    'full fine-tuning': 'full_swin-t_upernet_demo-target-64x64.py',
+    'frozen backbone': 'frozen_swin-t_upernet_demo-target-64x64.py',
+    'AdaptFormer': 'adaptformer_swin-t_upernet_demo-target-64x64.py',
+    'Convpass': 'convpass_swin-t_upernet_demo-target-64x64.py',
+    'iConFormer': 'iconformer_swin-t_upernet_demo-target-64x64.py',
+}
+EXTRA_TASKS = {
+    'instance segmentation (iConFormer)':
+    ('iconformer_swin-t_mask-rcnn_demo-coco-target-64x64.py',
+     ['coco/bbox_mAP', 'coco/segm_mAP']),
+    'depth (iConFormer)': ('iconformer_swin-t_vpd-head_demo-nyu-target-64x64.py',
+                           ['rmse', 'abs_rel', 'd1']),
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
+    parser.add_argument('--data', default=osp.join('data', 'demo'))
+    parser.add_argument('--methods', nargs='+', default=list(SEG_METHODS),
+                        choices=list(SEG_METHODS), metavar='METHOD')
+    parser.add_argument('--skip-extra', action='store_true',
+                        help='skip the instance-segmentation and depth runs')
+    parser.add_argument('--force-pretrain', action='store_true')
+    return parser.parse_args()
+
+
+def run_tool(log_file, *args):
+    """Run a tools/ script in a subprocess (the path real runs take),
+    its output going to ``log_file``; returns the wall time."""
+    command = [sys.executable, *args]
+    print('$', ' '.join(command), flush=True)
+    start = time.time()
+    with open(log_file, 'w') as log:
+        result = subprocess.run(command, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        with open(log_file) as log:
+            tail = log.read()[-4000:]
+        sys.exit(f'{args[0]} failed (exit {result.returncode}), see '
+                 f'{log_file}:\n{tail}')
+    return time.time() - start
+
+
+def train(config, work_dir):
+    os.makedirs(work_dir, exist_ok=True)
+    seconds = run_tool(osp.join(work_dir, 'train.log'), 'tools/train.py',
+                       config, '--work-dir', work_dir)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip(), seconds
+
+
+def test(config, checkpoint, work_dir):
+    metrics_file = osp.join(work_dir, 'test_metrics.json')
+    run_tool(osp.join(work_dir, 'test.log'), 'tools/test.py', config,
+             checkpoint, '--work-dir', work_dir, '--dump-metrics',
+             metrics_file)
+    with open(metrics_file) as f:
+        return json.load(f)
+
+
+def fingerprint(config_path, data_root):
+    """What the cached pretrained backbone depends on."""
+    cfg = Config.fromfile(osp.join(ROOT, config_path))
+    with open(osp.join(ROOT, data_root, 'manifest.json')) as f:
+        data_hash = json.load(f)['content_sha256']
+    text = cfg.pretty_text + data_hash
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pretrain(args):
+    stamp_file = PRETRAINED + '.json'
+    stamp = fingerprint(PRETRAIN_CONFIG, osp.join(args.data, 'seg_source'))
+    if (not args.force_pretrain and osp.isfile(PRETRAINED)
+            and osp.isfile(stamp_file)):
+        with open(stamp_file) as f:
+            if json.load(f).get('fingerprint') == stamp:
+                print(f'reusing the pretrained backbone {PRETRAINED}')
+                return 0.0
+    work_dir = osp.join(args.work_dir, 'pretrain')
+    shutil.rmtree(work_dir, ignore_errors=True)
+    checkpoint, seconds = train(PRETRAIN_CONFIG, work_dir)
+    weights = torch.load(checkpoint, map_location='cpu')['state_dict']
+    torch.save(dict(state_dict=weights), PRETRAINED)
+    with open(stamp_file, 'w') as f:
+        json.dump(dict(fingerprint=stamp, source=checkpoint), f)
+    return seconds
+
+
+def param_share(config_path):
+    from mmpeft.apis import build_from_config
+    from mmpeft.models import model_param_report
+    report = model_param_report(build_from_config(config_path))
+    trainable = (report['adapter_params'] + report['backbone_other_trainable']
+                 + report['head_trainable'])
+    backbone_trainable = (report['adapter_params'] +
+                          report['backbone_other_trainable'])
+    return trainable, 100.0 * backbone_trainable / report['backbone_params']
+
+
+def segmentation_study(args):
+    rows = []
+    for method in args.methods:
+        config = osp.join(DEMO, SEG_METHODS[method])
+        work_dir = osp.join(args.work_dir, osp.splitext(SEG_METHODS[method])[0])
+        shutil.rmtree(work_dir, ignore_errors=True)
+        checkpoint, seconds = train(config, work_dir)
+        metrics = test(config, checkpoint, work_dir)
+        trainable, share = param_share(config)
+        rows.append((method, trainable, share, metrics['mIoU'], seconds))
+        print(f'{method}: mIoU {metrics["mIoU"]:.2f} in {seconds:.0f} s',
+              flush=True)
+    return rows
+
+
+def extra_tasks(args):
+    rows = []
+    for task, (name, keys) in EXTRA_TASKS.items():
+        config = osp.join(DEMO, name)
+        work_dir = osp.join(args.work_dir, osp.splitext(name)[0])
+        shutil.rmtree(work_dir, ignore_errors=True)
+        checkpoint, seconds = train(config, work_dir)
+        metrics = test(config, checkpoint, work_dir)
+        shown = ', '.join(f'{k} {metrics[k]:.3f}' for k in keys
+                          if k in metrics)
+        rows.append((task, shown, seconds))
+    return rows
+
+
+def results_markdown(seg_rows, extra_rows, stage_seconds):
+    lines = [
+        '# mmpeft demo results', '',
+        'Target task: synthetic segmentation (6 classes), tiny Swin + '
+        'UPerNet, 64x64, all methods from the same source-pretrained '
+        'backbone.', '',
+        '| method | trainable params (backbone part, % of backbone) | '
+        'mIoU | training time (s) |', '| --- | --- | --- | --- |'
+    ]
+    for method, trainable, share, miou, seconds in seg_rows:
+        lines.append(f'| {method} | {trainable:,} ({share:.2f}%) | '
+                     f'{miou:.2f} | {seconds:.0f} |')
+    if extra_rows:
+        lines += ['', '| task | metrics | training time (s) |',
+                  '| --- | --- | --- |']
+        lines += [f'| {t} | {m} | {s:.0f} |' for t, m, s in extra_rows]
+    lines += ['', '| stage | wall time (s) |', '| --- | --- |']
+    lines += [f'| {k} | {v:.0f} |' for k, v in stage_seconds.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def main():
+    args = parse_args()
+    os.chdir(ROOT)
+    stages = {}
+    start = time.time()
+    from mmpeft.datasets import generate_demo_data
+    generate_demo_data(args.data)
+    stages['data'] = time.time() - start
+    start = time.time()
+    pretrain(args)
+    stages['pretraining (0 = reused)'] = time.time() - start
+    start = time.time()
+    seg_rows = segmentation_study(args)
+    stages['segmentation study'] = time.time() - start
+    start = time.time()
+    extra_rows = [] if args.skip_extra else extra_tasks(args)
+    stages['instance segmentation + depth'] = time.time() - start
+    report = results_markdown(seg_rows, extra_rows, stages)
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
+        f.write(report)
+    print(report)
+
+
+if __name__ == '__main__':
+    main()
