@@ -111,6 +111,10 @@ def render(rows):
     return HEADER + '\n'.join(lines) + '\n'
 
 
+def _cells(line):
+    return [c.strip() for c in line.strip().strip('|').split('|')]
+
+
 def load_table(path=MODEL_ZOO):
     """``{config: row}`` as docs/model_zoo.md has it now."""
     rows = {}
@@ -120,65 +124,55 @@ def load_table(path=MODEL_ZOO):
         for line in f:
             match = re.match(r'\| \[([^\]]+)\]\(', line)
             if match:
-                cells = [c.strip() for c in line.strip().strip('|').split('|')]
-                rows[match.group(1)] = (match.group(1), *cells[1:])
+                rows[match.group(1)] = (match.group(1), *_cells(line)[1:])
     return rows
 
 
-def _table_cells(line):
-    return [c.strip() for c in line.strip().strip('|').split('|')]
-
-
-def readme_rows(readme):
-    """Yield (line index, config, column index) of every README table row
-    that links a config and has a "Trainable params" column."""
-    with open(readme) as f:
-        lines = f.read().split('\n')
-    column = None
-    folder = osp.relpath(osp.dirname(readme), CONFIG_DIR)
-    for i, line in enumerate(lines):
-        if not line.startswith('|'):
-            column = None
-            continue
-        cells = _table_cells(line)
-        if column is None:
-            heads = [c for c in cells if c.startswith(README_COLUMN)]
-            column = cells.index(heads[0]) if heads else -1
-            continue
-        match = CONFIG_LINK.search(line)
-        if column >= 0 and match:
-            yield i, osp.join(folder, match.group(1)), column
+def readmes():
+    """Yield (path, lines, rows) for every configs/*/README.md; rows are
+    (line index, config, column index) of the table rows that link a config
+    and have a "Trainable params" column."""
+    for path in sorted(glob.glob(osp.join(CONFIG_DIR, '*', 'README.md'))):
+        with open(path) as f:
+            lines = f.read().split('\n')
+        folder = osp.relpath(osp.dirname(path), CONFIG_DIR)
+        rows, column = [], None
+        for i, line in enumerate(lines):
+            if not line.startswith('|'):
+                column = None  # a table ended
+            elif column is None:  # a header
+                heads = [c.startswith(README_COLUMN) for c in _cells(line)]
+                column = heads.index(True) if any(heads) else -1
+            elif column >= 0 and CONFIG_LINK.search(line):
+                config = osp.join(folder, CONFIG_LINK.search(line).group(1))
+                rows.append((i, config, column))
+        yield path, lines, rows
 
 
 def readme_cells():
     """``{config: [cells]}``: the "Trainable params" cells of the READMEs."""
     found = {}
-    for readme in sorted(glob.glob(osp.join(CONFIG_DIR, '*', 'README.md'))):
-        with open(readme) as f:
-            lines = f.read().split('\n')
-        for i, config, column in readme_rows(readme):
-            found.setdefault(config, []).append(_table_cells(lines[i])[column])
+    for _, lines, rows in readmes():
+        for i, config, column in rows:
+            found.setdefault(config, []).append(_cells(lines[i])[column])
     return found
 
 
 def update_readmes(cells):
-    """Write ``{config: cell}`` into the READMEs; return the stale files."""
-    stale = []
-    for readme in sorted(glob.glob(osp.join(CONFIG_DIR, '*', 'README.md'))):
-        with open(readme) as f:
-            text = f.read()
-        lines = text.split('\n')
-        for i, config, column in readme_rows(readme):
-            if config not in cells:  # configs/demo is not measured
-                continue
-            row = _table_cells(lines[i])
-            row[column] = cells[config]
-            lines[i] = '| ' + ' | '.join(row) + ' |'
+    """Write ``{config: cell}`` into the READMEs; return the changed ones."""
+    changed = []
+    for path, lines, rows in readmes():
+        text = '\n'.join(lines)
+        for i, config, column in rows:
+            if config in cells:  # configs/demo is not measured
+                row = _cells(lines[i])
+                row[column] = cells[config]
+                lines[i] = '| ' + ' | '.join(row) + ' |'
         if '\n'.join(lines) != text:
-            stale.append(readme)
-            with open(readme, 'w') as f:
+            changed.append(path)
+            with open(path, 'w') as f:
                 f.write('\n'.join(lines))
-    return stale
+    return changed
 
 
 def measure(configs):
