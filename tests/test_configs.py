@@ -44,18 +44,6 @@ def load_tool(name, *parts):
 
 gen_model_zoo = load_tool('gen_model_zoo', 'misc', 'gen_model_zoo.py')
 CONFIGS = gen_model_zoo.discover_configs()
-# PEFTBackboneMixin._set_trainable calls _freeze_stages() unconditionally, and
-# mmpretrain's ViT freezes its patch embedding, position embedding and class
-# token there even with frozen_stages=-1: tuning='full' is not full. Strict:
-# these pass, and must lose the mark, once the wrapper is fixed.
-WRAPPER_BUG = pytest.mark.xfail(
-    strict=True, reason="mmpretrain ViT: tuning='full' leaves the patch and "
-    'position embeddings and the class token frozen')
-KNOWN_FAILURES = {
-    'baselines/full-ft_vit-b16-in21k-pre_8xb128-100e_cifar100-224px.py',
-    'baselines/full-ft_vit-b16-in21k-pre_8xb128-100e_in1k-224px.py',
-    'baselines/full-ft_vit-b16-mae-pre_mask-rcnn_simple-fpn_8xb2-1x_coco.py',
-}
 
 
 def drop_pretrained(node):
@@ -127,10 +115,7 @@ def tiny_batch(model):
     return dict(inputs=images, data_samples=samples)
 
 
-@pytest.mark.parametrize('config', [
-    pytest.param(c, marks=WRAPPER_BUG) if c in KNOWN_FAILURES else c
-    for c in CONFIGS
-])
+@pytest.mark.parametrize('config', CONFIGS)
 def test_config_trains_one_step(config):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
     # A model-level init_cfg re-initialises layers by type across the whole

@@ -125,6 +125,71 @@ def test_unusable_checkpoint_is_a_one_line_error(tmp_path, damage):
         text=True)
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith(f'error: {bad}: cannot load this checkpoint'), \
-        run.stderr[-3000:]
+    expected = ('no such checkpoint file' if damage == 'missing' else
+                'cannot load this checkpoint, it is truncated or corrupted')
+    assert last.startswith(f'error: {bad}: {expected}'), run.stderr[-3000:]
     assert 'Traceback' not in run.stderr
+
+
+class RunsCode:
+    """Unpickling this would create a folder: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker, ))
+
+
+def unsafe_checkpoint(tmp_path):
+    marker = tmp_path / 'code_ran'
+    path = tmp_path / 'unsafe.pth'
+    torch.save(dict(state_dict={'head.weight': torch.zeros(16, 16)},
+                    meta=dict(payload=RunsCode(str(marker)))), path)
+    return path, marker
+
+
+def run_tool(tmp_path, *args):
+    config = tmp_path / 'toy_config.py'
+    config.write_text(TOY_CONFIG.format(work=str(tmp_path / 'work')))
+    env = dict(os.environ, PYTHONPATH=TESTS)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', args[0]), str(config),
+         *args[1:]], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize('path', ['test.py', 'resume', 'load_from'])
+def test_unsafe_checkpoint_refused_by_the_tools(tmp_path, path):
+    unsafe, marker = unsafe_checkpoint(tmp_path)
+    if path == 'test.py':
+        run = run_tool(tmp_path, 'test.py', str(unsafe))
+    elif path == 'resume':
+        run = run_tool(tmp_path, 'train.py', '--resume', str(unsafe))
+    else:
+        run = run_tool(tmp_path, 'train.py', '--cfg-options',
+                       f'load_from={unsafe}')
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(
+        f'error: {unsafe}: refused, the file holds objects outside the '
+        f'weights-only allowlist')
+    assert not marker.exists()
+
+
+def test_unsafe_checkpoint_refused_by_the_python_paths(tmp_path):
+    from mmpeft.apis import init_peft_model
+    from mmpeft.checkpoint import CheckpointError
+    from mmpeft.checkpoint.publish import publish
+    from mmpeft.models.converters import load_state_dict_file
+    unsafe, marker = unsafe_checkpoint(tmp_path)
+    config = dict(model=dict(type='TinyPEFTRegressor'),
+                  default_scope='mmpretrain')
+    loaders = [
+        lambda: init_peft_model(config, str(unsafe)),
+        lambda: publish(str(unsafe), str(tmp_path / 'published.pth')),
+        lambda: load_state_dict_file(str(unsafe)),
+    ]
+    for load in loaders:
+        with pytest.raises(CheckpointError, match='refused'):
+            load()
+    assert not marker.exists()
+    assert not list(tmp_path.glob('published*'))

@@ -260,3 +260,14 @@ def test_report_table_is_logged_numbers():
     # 4 blocks of 2*C*d + d + C with C = 32, d = 4.
     assert report['adapter_params'] == 4 * (2 * 32 * 4 + 4 + 32)
     assert f"{report['adapter_params']:,}" in peft.peft_report_table()
+
+
+def test_full_tuning_keeps_every_upstream_flag():
+    """mmpretrain's ViT freezes its embeddings in _freeze_stages; upstream
+    calls it only from frozen_stages=1, and so must the wrapper."""
+    for name in BACKBONES:
+        plain = build_plain(name)
+        full = build_peft(name, tuning='full')
+        assert {n: p.requires_grad for n, p in full.named_parameters()} == {
+            n: p.requires_grad for n, p in plain.named_parameters()}, name
+        assert all(p.requires_grad for p in full.parameters()), name

@@ -2,13 +2,13 @@
 checkpoint onto its base weights."""
 from typing import Optional, Union
 
-import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
 
 from ..checkpoint import load_peft_checkpoint
+from ..checkpoint.state import load_checkpoint_file
 
 
 def as_config(config: Union[str, Config, dict]) -> Config:
@@ -24,18 +24,6 @@ def build_from_config(config: Union[str, Config, dict]) -> nn.Module:
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     return revert_sync_batchnorm(model)
-
-
-def load_checkpoint_file(path: str) -> dict:
-    """Weights-only load with a one-line error naming the file."""
-    try:
-        return torch.load(path, map_location='cpu')
-    except FileNotFoundError:
-        raise FileNotFoundError(f'{path}: no such checkpoint file') from None
-    except Exception as error:  # truncated, corrupted or unsafe pickles
-        raise RuntimeError(f'{path}: cannot be read as a checkpoint '
-                           f'({type(error).__name__}: '
-                           f'{str(error).splitlines()[0]})') from None
 
 
 def init_peft_model(config: Union[str, Config, dict],

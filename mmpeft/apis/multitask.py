@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from ..checkpoint import load_peft_checkpoint
 from ..checkpoint.state import BACKBONE_PREFIX, trained_backbone_keys
-from .inference import build_from_config, load_checkpoint_file
+from ..checkpoint.state import load_checkpoint_file
+from .inference import build_from_config
 
 
 class SharedBackboneTasks:

@@ -7,7 +7,7 @@ import tempfile
 
 import torch
 
-from .state import keep_trained
+from .state import file_sha256, keep_trained, load_checkpoint_file
 
 HASH_SUFFIX = re.compile(r'-([0-9a-f]{8})\.pth$')
 
@@ -50,8 +50,7 @@ def atomic_save(obj, path: str) -> None:
 
 def publish(in_file: str, out_file: str, adapter_only: bool = False) -> str:
     """Write a stripped copy of ``in_file`` as ``<out stem>-<sha8>.pth``."""
-    from .state import file_sha256
-    checkpoint = torch.load(in_file, map_location='cpu')
+    checkpoint = load_checkpoint_file(in_file)
     published = strip_training_state(checkpoint, adapter_only)
     # splitext, not rstrip('.pth'), which also eats trailing 'p', 't', 'h'.
     stem = osp.splitext(out_file)[0]
@@ -64,7 +63,6 @@ def publish(in_file: str, out_file: str, adapter_only: bool = False) -> str:
 
 def verify(path: str) -> str:
     """Check that a published file's name carries its own hash."""
-    from .state import file_sha256
     match = HASH_SUFFIX.search(osp.basename(path))
     if match is None:
         raise ValueError(f'{path}: the name has no -<8 hex>.pth hash suffix')

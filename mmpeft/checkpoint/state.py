@@ -93,6 +93,34 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used, with a message naming the file."""
 
 
+def load_error(path: str, error: Exception) -> CheckpointError:
+    """One line naming the file for a checkpoint that cannot be loaded."""
+    text = str(error)
+    if isinstance(error, FileNotFoundError):
+        return CheckpointError(f'{path}: no such checkpoint file')
+    unsafe = ('Unsupported global', 'is blocked', 'unrecognized function')
+    detail = next((line.strip() for line in text.splitlines()
+                   if any(marker in line for marker in unsafe)), None)
+    if detail is not None:
+        return CheckpointError(
+            f'{path}: refused, the file holds objects outside the '
+            f'weights-only allowlist, which could run code when loaded '
+            f'({detail}); mmpeft never loads checkpoints with '
+            f'weights_only=False')
+    first_sentence = (text.strip().splitlines() or [''])[0].split('. ')[0]
+    return CheckpointError(f'{path}: cannot load this checkpoint, it is '
+                           f'truncated or corrupted ({type(error).__name__}'
+                           f': {first_sentence})')
+
+
+def load_checkpoint_file(path: str) -> dict:
+    """Weights-only load with a one-line error naming the file."""
+    try:
+        return torch.load(path, map_location='cpu')
+    except Exception as error:  # missing, truncated, corrupted or unsafe
+        raise load_error(path, error) from None
+
+
 class AdapterKeyMismatch(CheckpointError, KeyError):
     """A checkpoint's adapters differ from the model's."""
 

@@ -56,6 +56,8 @@ from typing import Dict, Optional
 
 import torch
 
+from ..checkpoint.state import load_checkpoint_file
+
 StateDict = Dict[str, torch.Tensor]
 
 TARGETS = ('mmseg', 'mmdet', 'mmpretrain')
@@ -92,15 +94,7 @@ def load_state_dict_file(path: str) -> StateDict:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return unwrap_state_dict(load_file(path, device='cpu'))
-    try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:  # pickle.UnpicklingError and friends
-        raise RuntimeError(
-            f'{path}: weights-only loading refused this file ({error}). It '
-            f'holds Python objects besides tensors; extract its state dict '
-            f'in a trusted environment and save that with torch.save.'
-        ) from error
-    return unwrap_state_dict(checkpoint)
+    return unwrap_state_dict(load_checkpoint_file(path))
 
 
 def add_prefix(state_dict: StateDict, prefix: str) -> StateDict:

@@ -7,7 +7,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..checkpoint.state import CheckpointError
+from ..checkpoint.state import CheckpointError, load_error
 
 
 def default_work_dir(config_path: str) -> str:
@@ -74,9 +74,6 @@ def guard_checkpoint_loading(runner) -> None:
         except CheckpointError:
             raise
         except Exception as error:
-            first_line = (str(error).strip().splitlines() or [''])[0]
-            raise CheckpointError(
-                f'{filename}: cannot load this checkpoint '
-                f'({type(error).__name__}: {first_line})') from error
+            raise load_error(filename, error) from error
 
     runner.load_checkpoint = load_checked

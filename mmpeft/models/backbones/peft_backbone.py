@@ -35,11 +35,16 @@ class BackboneSpec:
         num_prefix_tokens: model -> tokens in front of the grid (class token).
         patch_embed: attribute whose output ``(tokens, hw_shape)`` gives the
             grid when blocks do not receive it (ViT); None otherwise.
+        freezes_from: the smallest ``frozen_stages`` for which upstream
+            calls ``_freeze_stages`` (Swin: 0 freezes the patch embedding;
+            mmpretrain's ViT: only from 1, since its ``_freeze_stages``
+            always freezes the embeddings).
     """
     block: BlockSpec
     blocks: Callable[[nn.Module], List[Tuple[int, nn.Module]]]
     num_prefix_tokens: Callable[[nn.Module], int] = lambda model: 0
     patch_embed: Union[str, None] = None
+    freezes_from: int = 0
 
 
 def select_blocks(adapter_blocks, num_blocks: int) -> List[int]:
@@ -174,9 +179,12 @@ class PEFTBackboneMixin:
         elif self.tuning == 'frozen':
             for param in self.parameters():
                 param.requires_grad = False
-        # Upstream applies frozen_stages in train(), after DDP has wrapped
-        # the model; DDP rejects flags that change then, so apply them now.
-        if hasattr(self, '_freeze_stages'):
+        # Upstream Swin applies frozen_stages in train(), after DDP has
+        # wrapped the model; DDP rejects flags that change then, so apply
+        # them now, from the value at which upstream freezes anything.
+        frozen_stages = getattr(self, 'frozen_stages', -1)
+        if (hasattr(self, '_freeze_stages')
+                and frozen_stages >= self.peft_spec.freezes_from):
             self._freeze_stages()
 
     def init_weights(self) -> None:

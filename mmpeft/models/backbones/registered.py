@@ -52,7 +52,8 @@ CLS_VIT = BackboneSpec(
         mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity')),
     blocks=vit_blocks,
     num_prefix_tokens=lambda model: model.num_extra_tokens,
-    patch_embed='patch_embed')
+    patch_embed='patch_embed',
+    freezes_from=1)
 
 @SEG_MODELS.register_module(name='PEFTSwinTransformer')
 class SegPEFTSwinTransformer(PEFTBackboneMixin, SegSwinTransformer):
