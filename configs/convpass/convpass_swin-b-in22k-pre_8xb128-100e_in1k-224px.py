@@ -11,3 +11,14 @@ model = dict(
 # The authors' batch of 64 would take 2M iterations on ImageNet-1k: this
 # uses the batch of the other ImageNet-1k configs and keeps their lr.
 auto_scale_lr = dict(base_batch_size=1024)
+# mmpeft's run-time safety: checkpoints keep what trains (plus the base
+# weights' hash) and are written atomically; training stops at the first
+# non-finite loss.
+custom_hooks = [
+    dict(type='PEFTCheckpointHook'),
+    dict(type='NonFiniteLossHook')
+]
+default_hooks = dict(
+    checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# The optimizer holds only the parameters that train.
+optim_wrapper = dict(constructor='PEFTOptimWrapperConstructor')

@@ -4,3 +4,12 @@ model = dict(
     backbone=dict(
         type='PEFTSwinTransformer',
         adapter=dict(type='iConFormer', bottleneck=64)))
+# mmpeft's run-time safety: checkpoints keep what trains (plus the base
+# weights' hash) and are written atomically; training stops at the first
+# non-finite loss.
+custom_hooks = [
+    dict(type='PEFTCheckpointHook'),
+    dict(type='NonFiniteLossHook')
+]
+default_hooks = dict(
+    checkpoint=dict(backend_args=dict(backend='atomic_local')))
