@@ -60,9 +60,29 @@ def test_classes_need_shape_and_appearance():
         assert variant.classes == tuple(
             f'{fill} {shape}' for shape in variant.shapes
             for fill in variant.fills)
-    # the transfer task is new: no shape and no fill in common
-    assert not set(src.shapes) & set(tgt.shapes)
+    # the target task splits what the source task lumps together: its fills
+    # are new classes, each of them was just 'patterned' in the source task
+    assert not set(src.classes) & set(tgt.classes)
     assert not set(src.fills) & set(tgt.fills)
+    assert 'patterned' in src.fills
+    assert set(tgt.fills) <= set(synthetic.PATTERNS)
+
+
+def test_patterned_fill_varies():
+    """'patterned' objects show different patterns, 'dotted' ones do not
+    change class with the pattern drawn."""
+    xx, yy = synthetic._grid(48)
+    mask = np.ones(xx.shape, bool)
+    seen = set()
+    for i in range(30):
+        r = rng(i)
+        r2 = rng(i)
+        tex = synthetic.fill_texture('patterned', r, xx, yy, mask, 0.75)
+        kind = synthetic.PATTERNS[int(r2.integers(3))]
+        np.testing.assert_array_equal(
+            tex, synthetic.fill_texture(kind, r2, xx, yy, mask, 0.75))
+        seen.add(kind)
+    assert seen == set(synthetic.PATTERNS)
 
 
 @pytest.mark.parametrize('variant', ['source', 'target'])
@@ -138,10 +158,9 @@ def test_polygons_match_label_map():
 
 
 def test_generation_is_deterministic(tmp_path):
-    a = generate_demo_data(str(tmp_path / 'a'), datasets=demo_data.ALL_DATASETS,
-                           **SMALL)
-    b = generate_demo_data(str(tmp_path / 'b'), datasets=demo_data.ALL_DATASETS,
-                           **SMALL)
+    names = demo_data.ALL_DATASETS
+    a = generate_demo_data(str(tmp_path / 'a'), datasets=names, **SMALL)
+    b = generate_demo_data(str(tmp_path / 'b'), datasets=names, **SMALL)
     for name in a:
         ha = demo_data.hash_folder(a[name]['path'])
         hb = demo_data.hash_folder(b[name]['path'])
@@ -249,7 +268,8 @@ def test_coco_layout(demo):
         assert len(per_image) == n
 
 
-@pytest.mark.parametrize('dataset_type', ['CocoDataset', 'DemoCocoTargetDataset'])
+@pytest.mark.parametrize('dataset_type',
+                         ['CocoDataset', 'DemoCocoTargetDataset'])
 def test_coco_loads_in_mmdet(demo, dataset_type):
     from mmdet.registry import DATASETS
     from mmdet.structures.mask import BitmapMasks, PolygonMasks
@@ -344,6 +364,17 @@ def mtimes(root):
     }
 
 
+def test_cli_workers_give_the_same_bytes(tmp_path):
+    out = str(tmp_path / 'cli')
+    r = run_cli(*cli_args(out), '--workers', '2')
+    assert r.returncode == 0, r.stderr
+    ref = generate_demo_data(str(tmp_path / 'lib'),
+                             datasets=['seg_target', 'nyu_target'], **SMALL)
+    for name, res in ref.items():
+        assert demo_data.hash_folder(osp.join(out, name)) == \
+            demo_data.hash_folder(res['path'])
+
+
 def test_cli_reuse_and_regenerate(tmp_path):
     out = str(tmp_path / 'demo')
     r = run_cli(*cli_args(out))
@@ -384,6 +415,7 @@ def test_cli_reuse_and_regenerate(tmp_path):
     (['--num-val', '0'], '--num-val'),
     (['--seed', '-2'], '--seed'),
     (['--datasets', 'seg_nowhere'], '--datasets'),
+    (['--workers', '0'], '--workers'),
 ])
 def test_cli_rejects_bad_arguments(tmp_path, args, name):
     r = run_cli('--out', str(tmp_path / 'x'), *args)
@@ -398,7 +430,7 @@ def test_failed_build_leaves_old_dataset(tmp_path, monkeypatch):
     root = osp.join(out, 'seg_source')
     hashes = demo_data.hash_folder(root)
 
-    def broken(put, *args):
+    def broken(put, *args, **kwargs):
         put('images/training/partial.jpg', b'x')
         raise RuntimeError('disk full')
 

@@ -7,6 +7,8 @@ when complete, with a ``manifest.json`` recording the arguments and a hash
 of every file. A later call with the same arguments re-hashes the files and
 reuses them when they match; other arguments (or ``force=True``) rebuild.
 """
+import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -36,8 +38,9 @@ def _check_int(name: str, value, minimum: int, maximum: Optional[int] = None):
 
 
 def check_args(seed: int, size: int, num_train: int, num_val: int,
-               datasets: Iterable[str]) -> List[str]:
+               datasets: Iterable[str], workers: int = 1) -> List[str]:
     """Validate the arguments; the error names the bad one."""
+    _check_int('workers', workers, 1, 64)
     _check_int('seed', seed, 0, 2**32 - 1)
     _check_int('size', size, MIN_SIZE, MAX_SIZE)
     _check_int('num_train', num_train, 1)
@@ -126,7 +129,7 @@ def _remove_stale(out: str, name: str):
 
 
 def build_dataset(out: str, name: str, seed: int, size: int, num_train: int,
-                  num_val: int) -> dict:
+                  num_val: int, pool=None) -> dict:
     """Write one dataset to ``out/name`` atomically; returns its manifest."""
     args = dataset_args(name, seed, size, num_train, num_val)
     final = osp.join(out, name)
@@ -144,7 +147,7 @@ def build_dataset(out: str, name: str, seed: int, size: int, num_train: int,
     try:
         os.makedirs(tmp)
         summary = WRITERS[args['task']](put, name, args['variant'], seed,
-                                        size, num_train, num_val)
+                                        size, num_train, num_val, pool=pool)
         manifest = dict(
             args=args, classes=list(get_variant(args['variant']).classes),
             summary=summary, num_files=len(hashes),
@@ -173,14 +176,34 @@ def generate_demo_data(out: str = 'data/demo',
                        num_val: int = DEFAULTS['num_val'],
                        datasets: Iterable[str] = DEFAULT_DATASETS,
                        force: bool = False,
+                       workers: int = 1,
                        log=None) -> Dict[str, dict]:
     """Create (or reuse) the demo datasets under ``out``.
 
+    ``workers`` > 1 renders in that many processes (same bytes).
     Returns, per dataset name, ``dict(path, status, seconds, manifest)``
     with status ``'reused'`` or ``'generated'``.
     """
-    datasets = check_args(seed, size, num_train, num_val, datasets)
+    datasets = check_args(seed, size, num_train, num_val, datasets, workers)
     os.makedirs(out, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1:
+            pool = stack.enter_context(
+                concurrent.futures.ProcessPoolExecutor(
+                    workers, initializer=_worker_init))
+        return _generate(out, seed, size, num_train, num_val, datasets,
+                         force, pool, log)
+
+
+def _worker_init():
+    # a forked child must not use a thread pool inherited from its parent
+    import cv2
+    cv2.setNumThreads(1)
+
+
+def _generate(out, seed, size, num_train, num_val, datasets, force, pool,
+              log):
     results = {}
     for name in datasets:
         start = time.perf_counter()
@@ -192,7 +215,7 @@ def generate_demo_data(out: str = 'data/demo',
         else:
             status = 'generated'
             manifest = build_dataset(out, name, seed, size, num_train,
-                                     num_val)
+                                     num_val, pool)
         seconds = time.perf_counter() - start
         results[name] = dict(path=root, status=status, seconds=seconds,
                              manifest=manifest)

@@ -14,7 +14,9 @@
   millimetres.
 
 Each writer takes a ``put(relpath, data: bytes)`` callable, so the caller
-decides where bytes go (and hashes them). Image ``i`` of a split is rendered
+decides where bytes go (and hashes them), and optionally a process pool
+(``concurrent.futures.ProcessPoolExecutor``) to render images in parallel;
+the bytes do not depend on it. Image ``i`` of a split is rendered
 from its own generator seeded by (seed, dataset name, split, i): the same
 arguments give the same bytes, and a larger split keeps the first images.
 """
@@ -97,21 +99,37 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0,
     return polygons
 
 
+def _map(fn, jobs: list, pool=None):
+    """map() in order, in a process pool when one is given."""
+    if pool is None or len(jobs) < 2:
+        return map(fn, jobs)
+    chunk = max(1, min(64, len(jobs) // (4 * pool._max_workers)))
+    return pool.map(fn, jobs, chunksize=chunk)
+
+
+def _jobs(seed, name, variant, size, split, num):
+    return [(seed, name, variant, size, split, i) for i in range(num)]
+
+
+def _seg_item(job):
+    seed, name, variant, size, split, i = job
+    scene = render_object_scene(
+        image_rng(seed, name, split, i), size, variant,
+        first_labels=_first_labels(i, len(variant.classes)))
+    return encode_jpg(scene.image), encode_png(scene.label_map())
+
+
 def write_seg_dataset(put: Put, name: str, variant, seed: int, size: int,
-                      num_train: int, num_val: int) -> dict:
+                      num_train: int, num_val: int, pool=None) -> dict:
     """ADE20K-style semantic segmentation of one variant."""
     variant = get_variant(variant)
-    k = len(variant.classes)
     counts = {}
     for split, num in zip(SEG_SPLITS, (num_train, num_val)):
-        for i in range(num):
-            scene = render_object_scene(
-                image_rng(seed, name, split, i), size, variant,
-                first_labels=_first_labels(i, k))
+        jobs = _jobs(seed, name, variant, size, split, num)
+        for i, (jpg, png) in enumerate(_map(_seg_item, jobs, pool)):
             stem = f'{split}_{i:05d}'
-            put(f'images/{split}/{stem}.jpg', encode_jpg(scene.image))
-            put(f'annotations/{split}/{stem}.png',
-                encode_png(scene.label_map()))
+            put(f'images/{split}/{stem}.jpg', jpg)
+            put(f'annotations/{split}/{stem}.png', png)
         counts[split] = num
     return dict(images=counts)
 
@@ -136,11 +154,18 @@ def coco_annotations(scene: Scene, image_id: int, first_ann_id: int):
     return anns
 
 
+def _coco_item(job):
+    seed, name, variant, size, split, i = job
+    scene = render_object_scene(
+        image_rng(seed, name, split, i), size, variant,
+        first_labels=_first_labels(i, len(variant.classes)))
+    return encode_jpg(scene.image), coco_annotations(scene, i + 1, 0)
+
+
 def write_coco_dataset(put: Put, name: str, variant, seed: int, size: int,
-                       num_train: int, num_val: int) -> dict:
+                       num_train: int, num_val: int, pool=None) -> dict:
     """COCO-style instance segmentation of one variant."""
     variant = get_variant(variant)
-    k = len(variant.classes)
     categories = [
         dict(id=c + 1, name=cls, supercategory=variant.class_parts(c)[0])
         for c, cls in enumerate(variant.classes)
@@ -148,16 +173,15 @@ def write_coco_dataset(put: Put, name: str, variant, seed: int, size: int,
     counts = {}
     for split, num in zip(COCO_SPLITS, (num_train, num_val)):
         images, annotations = [], []
-        for i in range(num):
-            scene = render_object_scene(
-                image_rng(seed, name, split, i), size, variant,
-                first_labels=_first_labels(i, k))
+        jobs = _jobs(seed, name, variant, size, split, num)
+        for i, (jpg, anns) in enumerate(_map(_coco_item, jobs, pool)):
             file_name = f'{i:05d}.jpg'
-            put(f'images/{split}/{file_name}', encode_jpg(scene.image))
+            put(f'images/{split}/{file_name}', jpg)
             images.append(dict(id=i + 1, file_name=file_name, width=size,
                                height=size))
-            annotations += coco_annotations(scene, i + 1,
-                                            len(annotations) + 1)
+            for ann in anns:  # ids 1, 2, ... over the split
+                ann['id'] = len(annotations) + 1
+                annotations.append(ann)
         coco = dict(
             info=dict(description=f'mmpeft synthetic demo data ({name})',
                       version='1.0', year=2024),
@@ -175,19 +199,23 @@ def depth_to_png(depth_m: np.ndarray) -> np.ndarray:
     return mm.astype(np.uint16)
 
 
+def _nyu_item(job):
+    seed, name, variant, size, split, i = job
+    scene = render_depth_scene(image_rng(seed, name, split, i), size, variant)
+    return (f'{scene.scene_name}_{i:05d}', encode_jpg(scene.image),
+            encode_png(depth_to_png(scene.depth)))
+
+
 def write_nyu_dataset(put: Put, name: str, variant, seed: int, size: int,
-                      num_train: int, num_val: int) -> dict:
+                      num_train: int, num_val: int, pool=None) -> dict:
     """NYU-v2-style depth estimation (mmseg ``NYUDataset`` layout)."""
     variant = get_variant(variant)
     counts = {}
     for split, num in zip(NYU_SPLITS, (num_train, num_val)):
-        for i in range(num):
-            scene = render_depth_scene(
-                image_rng(seed, name, split, i), size, variant)
-            stem = f'{scene.scene_name}_{i:05d}'
-            put(f'images/{split}/{stem}.jpg', encode_jpg(scene.image))
-            put(f'annotations/{split}/{stem}.png',
-                encode_png(depth_to_png(scene.depth)))
+        jobs = _jobs(seed, name, variant, size, split, num)
+        for stem, jpg, png in _map(_nyu_item, jobs, pool):
+            put(f'images/{split}/{stem}.jpg', jpg)
+            put(f'annotations/{split}/{stem}.png', png)
         counts[split] = num
     return dict(images=counts)
 

@@ -36,17 +36,28 @@ MAX_SIZE = 1024
 BASE_SIZE = 64  # the size the length constants below are written for
 
 SHAPES = ('disc', 'square', 'triangle', 'hexagon', 'star', 'cross')
-FILLS = ('solid', 'striped', 'dotted', 'checkered', 'outlined')
-FILL_ADJECTIVE = {fill: fill for fill in FILLS}
+FILLS = ('solid', 'striped', 'dotted', 'checkered', 'outlined', 'patterned')
+# 'patterned' draws one of these per object: a class that lumps them
+# together teaches a backbone to ignore the difference.
+PATTERNS = ('striped', 'dotted', 'checkered')
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A task variant: its shapes and fills; classes are all pairs."""
+    """A task variant: its shapes and fills; classes are all pairs.
+
+    ``radius``: object radius range as a fraction of the image size (area
+    pi r^2 whatever the shape); ``rotation``: objects turn by up to this
+    many radians either way (pi: any orientation); ``num_objects``:
+    inclusive range of objects per object scene.
+    """
     name: str
     shapes: Tuple[str, ...]
     fills: Tuple[str, ...]
     description: str = ''
+    radius: Tuple[float, float] = (0.12, 0.2)
+    rotation: float = math.pi
+    num_objects: Tuple[int, int] = (2, 4)
 
     @property
     def classes(self) -> Tuple[str, ...]:
@@ -60,13 +71,17 @@ class Variant:
                 self.fills[index % len(self.fills)])
 
 
+_GEOMETRY = dict(radius=(0.15, 0.24), rotation=0.35, num_objects=(2, 3))
 VARIANTS: Dict[str, Variant] = {
     'source': Variant(
-        'source', ('disc', 'square', 'triangle'), ('solid', 'striped'),
-        'pretraining task: 3 simple shapes x {solid, striped}'),
+        'source', ('disc', 'square', 'triangle'), ('solid', 'patterned'),
+        'pretraining task: 3 shapes x {solid, patterned}; patterned is '
+        'striped, dotted or checkered at random', **_GEOMETRY),
     'target': Variant(
-        'target', ('star', 'cross', 'hexagon'), ('dotted', 'checkered'),
-        'transfer task: 3 new shapes x 2 new fine textures'),
+        'target', ('disc', 'square', 'triangle'), ('dotted', 'checkered'),
+        'transfer task: the same shapes, but dotted and checkered (both '
+        '"patterned" in the source task) are now different classes',
+        **_GEOMETRY),
 }
 
 # A fixed palette for visualisation (class i -> PALETTE[i]).
@@ -208,7 +223,9 @@ def _rotated(xx, yy, angle):
 
 def fill_texture(fill: str, rng, xx: np.ndarray, yy: np.ndarray,
                  mask: np.ndarray, scale: float) -> np.ndarray:
-    """RGB (float32, [0, 1]) of one fill on the whole canvas grid."""
+    """RGB (float32, [0, 1]) of one fill on the given grid."""
+    if fill == 'patterned':
+        fill = PATTERNS[int(rng.integers(len(PATTERNS)))]
     main, second = _object_colors(rng)
     angle = rng.uniform(0, np.pi)
     u, v = _rotated(xx - rng.uniform(0, 8), yy - rng.uniform(0, 8), angle)
@@ -359,7 +376,7 @@ def _scene_labels(rng, variant: Variant, num: int,
 
 
 def render_object_scene(rng: np.random.Generator, size: int = 64,
-                        variant='source', num_objects=(2, 4),
+                        variant='source', num_objects=None,
                         first_labels: Sequence[int] = ()) -> Scene:
     """A textured background with 2 to 4 possibly occluding objects.
 
@@ -367,7 +384,8 @@ def render_object_scene(rng: np.random.Generator, size: int = 64,
         rng: the only source of randomness.
         size: output height and width in pixels.
         variant: a :class:`Variant` or a key of :data:`VARIANTS`.
-        num_objects: inclusive range of the number of objects.
+        num_objects: inclusive range of the number of objects (default:
+            the variant's).
         first_labels: class indices that must appear (the first two at
             most are honoured; the rest are random). At least two distinct
             classes always appear.
@@ -376,6 +394,7 @@ def render_object_scene(rng: np.random.Generator, size: int = 64,
     variant = get_variant(variant)
     scale = size / BASE_SIZE
     xx, yy = _grid(size)
+    num_objects = num_objects or variant.num_objects
     while True:
         canvas = render_background(rng, size, scale)
         num = int(rng.integers(num_objects[0], num_objects[1] + 1))
@@ -384,10 +403,11 @@ def render_object_scene(rng: np.random.Generator, size: int = 64,
         for label in labels:
             shape, fill = variant.class_parts(label)
             for _ in range(40):
-                radius = rng.uniform(0.12, 0.2) * size
+                radius = rng.uniform(*variant.radius) * size
                 center = rng.uniform(0.08 * size, 0.92 * size, 2)
-                pts = shape_polygon(shape, center, radius,
-                                    rng.uniform(0, 2 * np.pi))
+                pts = shape_polygon(
+                    shape, center, radius,
+                    rng.uniform(-variant.rotation, variant.rotation))
                 new = SceneObject(label, shape, fill, pts,
                                   polygon_mask(pts, size), radius)
                 area = math.pi * (radius * SUPERSAMPLE)**2

@@ -12,6 +12,7 @@ or --force regenerate it. See docs/demo_data.md.
 """
 import argparse
 import importlib
+import os
 import os.path as osp
 import sys
 import time
@@ -20,10 +21,12 @@ import types
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def import_generator():
+def import_generator(keep: bool):
     """Import mmpeft.datasets.demo_data without running the package
     ``__init__`` files, which import torch, mmseg and mmdet (several
-    seconds); the generator needs only numpy and OpenCV."""
+    seconds); the generator needs only numpy and OpenCV. ``keep``: leave
+    the light modules registered (worker processes look functions up by
+    name); otherwise a later ``import mmpeft`` imports it for real."""
     if 'mmpeft' in sys.modules:
         return importlib.import_module('mmpeft.datasets.demo_data')
     stubs = {}
@@ -34,13 +37,14 @@ def import_generator():
         stubs[name].__path__ = [path]
     try:
         return importlib.import_module('mmpeft.datasets.demo_data')
-    finally:  # a later `import mmpeft` in this process imports it for real
-        for name in [n for n in sys.modules
-                     if n == 'mmpeft' or n.startswith('mmpeft.')]:
-            del sys.modules[name]
+    finally:
+        if not keep:
+            for name in [n for n in sys.modules
+                         if n == 'mmpeft' or n.startswith('mmpeft.')]:
+                del sys.modules[name]
 
 
-demo_data = import_generator()
+demo_data = import_generator(keep=__name__ == '__main__')
 ALL_DATASETS = demo_data.ALL_DATASETS
 DEFAULT_DATASETS = demo_data.DEFAULT_DATASETS
 DEFAULTS = demo_data.DEFAULTS
@@ -62,15 +66,20 @@ def parse_args(argv=None):
                         help='images in each validation / test split')
     parser.add_argument('--datasets', nargs='+', default=DEFAULT_DATASETS,
                         metavar='NAME',
-                        help=f'datasets to write, from {", ".join(ALL_DATASETS)}')
+                        help='datasets to write, from ' +
+                        ', '.join(ALL_DATASETS))
+    parser.add_argument('--workers', type=int,
+                        default=min(2, os.cpu_count() or 1),
+                        help='processes that render images (same bytes)')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if a matching dataset exists')
     args = parser.parse_args(argv)
     names = dict(seed='--seed', size='--size', num_train='--num-train',
-                 num_val='--num-val', datasets='--datasets')
+                 num_val='--num-val', datasets='--datasets',
+                 workers='--workers')
     try:
-        demo_data.check_args(args.seed, args.size, args.num_train, args.num_val,
-                   args.datasets)
+        demo_data.check_args(args.seed, args.size, args.num_train,
+                             args.num_val, args.datasets, args.workers)
     except (TypeError, ValueError) as e:
         message = str(e)
         key = next(k for k in names if message.startswith(k))
@@ -85,7 +94,8 @@ def main(argv=None):
     results = demo_data.generate_demo_data(
         out=args.out, seed=args.seed, size=args.size,
         num_train=args.num_train, num_val=args.num_val,
-        datasets=args.datasets, force=args.force, log=print)
+        datasets=args.datasets, force=args.force, workers=args.workers,
+        log=print)
     generated = sum(r['status'] == 'generated' for r in results.values())
     print(f'{len(results)} datasets in {args.out} ({generated} generated, '
           f'{len(results) - generated} reused) in '
