@@ -147,7 +147,7 @@ def test_json_fields_and_ratios(tool, tiny_config, tmp_path):
 def test_table_lists_every_method(tool, tiny_config):
     _, stdout = run_in_process(tool, [
         tiny_config, '--methods', 'full,frozen,iconformer@last2',
-        '--isolation', 'none', '--iters', '1', '--skip-inference',
+        '--isolation', 'none', '--iters', '1', '--inference', 'separate',
         '--adapter-options', 'bottleneck=8', 'generator_hidden=4', '--clock',
         'cpu'
     ])
@@ -157,6 +157,11 @@ def test_table_lists_every_method(tool, tiny_config):
     assert names == ['full', 'frozen', 'iconformer@last2']
     assert 'config:' in stdout and 'threads' in stdout
     assert 'CPU time of the process' in stdout
+    assert 'inference separate' in stdout
+    full, frozen, icon = (line.split('|') for line in lines[2:5])
+    assert frozen[11].strip() == '= full'  # infer b1 ms
+    assert float(full[12]) == pytest.approx(1.0)  # x plain
+    assert float(icon[11].split()[0]) > 0
 
 
 def test_amp_on_cpu_is_bfloat16_autocast(tool, tiny_config):

@@ -457,7 +457,7 @@ def time_calls(fn, warmup, iters, device):
     return times[warmup:]
 
 
-def measure_inference(model, cfg, args, result):
+def measure_flops(model, cfg, args, result):
     from torch.utils.flop_counter import FlopCounterMode
     model.eval()
     single = preprocess(model, cfg, args, 1)
@@ -471,13 +471,51 @@ def measure_inference(model, cfg, args, result):
     result['adapter_gflops'] = sum(
         sum(v.values()) for k, v in flops.items()
         if re.search(r'\.adapters\.[^.]+$', k)) / 1e9
+
+
+def measure_inference(model, cfg, args, result):
+    model.eval()
     for name, batch in (('b1', 1), ('bN', args.infer_batch)):
-        data = single if batch == 1 else preprocess(model, cfg, args, batch)
+        data = preprocess(model, cfg, args, batch)
         with torch.no_grad(), autocast_context(args):
             samples = time_calls(lambda: forward_tensor(model, data),
                                  args.warmup, args.infer_iters, args.device)
         put(result, f'infer_{name}_ms', samples, 1e3)
         del data
+
+
+def interleaved_inference(cfg, args, rows: dict) -> None:
+    """Inference latency of every distinct network, built side by side in
+    this process and timed in turns (A B C A B C ...), so that a change in
+    the machine's load hits all of them alike."""
+    names = [n for n, row in rows.items() if needs_inference(row['kind'])]
+    if not names:
+        return
+    models = {}
+    for name in names:
+        torch.manual_seed(args.seed)
+        models[name] = build_model(cfg, parse_method(name), args.shape,
+                                   args.device, args.adapter_options).eval()
+    first = models[names[0]]
+    for key, batch in (('b1', 1), ('bN', args.infer_batch)):
+        data = preprocess(first, cfg, args, batch)
+        samples = {name: [] for name in names}
+        with torch.no_grad(), autocast_context(args):
+            for turn in range(args.warmup + args.infer_iters):
+                for name in names:
+                    with Clock(args.device) as clock:
+                        forward_tensor(models[name], data)
+                    if turn >= args.warmup:
+                        samples[name].append(clock.elapsed)
+        for name in names:
+            put(rows[name], f'infer_{key}_ms', samples[name], 1e3)
+        del data
+    models.clear()
+
+
+def needs_inference(kind: str) -> bool:
+    """floor and head run the full row's network at inference."""
+    return kind in ('full', 'adapter')
 
 
 def measure_adapters(model, cfg, args, result):
@@ -573,8 +611,10 @@ def run_method(cfg: Config, args, name: str) -> dict:
                        for t in list(model.parameters()) +
                        list(model.buffers())) / MB)
     measure_training(model, cfg, args, result)
-    if method['kind'] in ('full', 'adapter') and not args.skip_inference:
-        measure_inference(model, cfg, args, result)
+    if needs_inference(method['kind']) and not args.skip_inference:
+        measure_flops(model, cfg, args, result)
+        if args.inference == 'separate':
+            measure_inference(model, cfg, args, result)
         measure_adapters(model, cfg, args, result)
     result['rss_start_mb'] = result.pop('rss_start') / MB
     del model
@@ -707,7 +747,8 @@ def format_table(report: dict, clock: str = 'wall') -> str:
         f"{settings['threads']}, training batch {settings['batch']}, "
         f"inference batch 1 and {nb}, shape "
         f"{settings['shape'][0]}x{settings['shape'][1]}, amp "
-        f"{settings['amp']}, isolation {settings['isolation']}, rounds "
+        f"{settings['amp']}, isolation {settings['isolation']}, inference "
+        f"{settings.get('inference')}, rounds "
         f"{settings['rounds']}, warm-up {settings['warmup']}, timed "
         f"{settings['iters']} steps / {settings['infer_iters']} inference "
         f"runs; load average at the end {machine.get('load_average')}",
@@ -771,6 +812,12 @@ def parse_args(argv=None):
                         help='times in the table: wall clock, or the CPU '
                         'time of the process (steadier on a shared machine '
                         'with --threads 1); the JSON has both')
+    parser.add_argument(
+        '--inference', choices=['interleaved', 'separate'], default=None,
+        help="'interleaved' (default): after the training measurements, all "
+        'networks are built side by side in this process and their '
+        "inference is timed in turns; 'separate': in each method's own "
+        'process')
     parser.add_argument('--skip-inference', action='store_true',
                         help='training rows only')
     parser.add_argument('--seed', type=int, default=0)
@@ -817,6 +864,8 @@ def setup_process(args):
 
 
 def worker(args):
+    if args.inference is None:
+        args.inference = 'separate'
     setup_process(args)
     cfg = load_config(args)
     result = run_method(cfg, args, args.worker)
@@ -864,7 +913,8 @@ def run_in_subprocess(args, argv, name):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'result.json')
         cmd = [sys.executable, os.path.abspath(__file__)] + list(argv) + [
-            '--worker', name, '--worker-out', out, '--isolation', 'process']
+            '--worker', name, '--worker-out', out, '--isolation', 'process',
+            '--inference', args.inference]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not os.path.exists(out):
             raise RuntimeError(f'method {name!r} failed:\n'
@@ -897,6 +947,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         return worker(args)
+    if args.inference is None:
+        args.inference = 'interleaved'
     setup_process(args)
     cfg = load_config(args)
     names = [n.strip() for n in args.methods.split(',') if n.strip()]
@@ -913,6 +965,10 @@ def main(argv=None):
                 result = run_method(cfg, args, name)
             per_method[name].append(result)
     rows = {name: pool_rounds(results) for name, results in per_method.items()}
+    if args.inference == 'interleaved' and not args.skip_inference:
+        print('[benchmark] inference, all networks in turns',
+              file=sys.stderr, flush=True)
+        interleaved_inference(cfg, args, rows)
     add_ratios(rows)
     device_name = (torch.cuda.get_device_name(args.device)
                    if args.device.startswith('cuda') else
@@ -924,6 +980,7 @@ def main(argv=None):
             shape=list(args.shape), device=args.device, amp=args.amp,
             threads=args.threads or torch.get_num_threads(),
             isolation=args.isolation, rounds=args.rounds,
+            inference=args.inference,
             warmup=args.warmup, iters=args.iters,
             infer_iters=args.infer_iters, seed=args.seed,
             cfg_options=args.cfg_options and {
