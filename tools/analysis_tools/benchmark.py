@@ -610,7 +610,8 @@ def run_method(cfg: Config, args, name: str) -> dict:
         weights_mb=sum(t.numel() * t.element_size()
                        for t in list(model.parameters()) +
                        list(model.buffers())) / MB)
-    measure_training(model, cfg, args, result)
+    if not args.skip_training:
+        measure_training(model, cfg, args, result)
     if needs_inference(method['kind']) and not args.skip_inference:
         measure_flops(model, cfg, args, result)
         if args.inference == 'separate':
@@ -818,6 +819,8 @@ def parse_args(argv=None):
         'networks are built side by side in this process and their '
         "inference is timed in turns; 'separate': in each method's own "
         'process')
+    parser.add_argument('--skip-training', action='store_true',
+                        help='inference, parameters and GFLOPs only')
     parser.add_argument('--skip-inference', action='store_true',
                         help='training rows only')
     parser.add_argument('--seed', type=int, default=0)
