@@ -85,11 +85,13 @@ def build_with(model, constructor=None, paramwise=True):
         cfg.pop('paramwise_cfg')
     if constructor:
         cfg['constructor'] = constructor
+    # As the Runner of an mmseg config; before counting, since switching
+    # the scope logs a warning of its own.
+    init_default_scope('mmseg')
     logger = MMLogger.get_current_instance()
     counter = WarningCounter()
     logger.addHandler(counter)
     try:
-        init_default_scope('mmseg')  # as the Runner of an mmseg config
         wrapper = build_optim_wrapper(model, cfg)
     finally:
         logger.removeHandler(counter)
