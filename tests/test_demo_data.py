@@ -463,3 +463,17 @@ def test_cli_needs_no_torch(tmp_path):
         [sys.executable, '-c', code, CLI, *cli_args(str(tmp_path))],
         capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
+
+
+def test_default_train_sizes_per_variant(tmp_path, monkeypatch):
+    monkeypatch.setitem(demo_data.DEFAULT_NUM_TRAIN, 'source', 5)
+    monkeypatch.setitem(demo_data.DEFAULT_NUM_TRAIN, 'target', 3)
+    res = generate_demo_data(str(tmp_path), seed=0, size=32, num_val=2,
+                             datasets=['seg_source', 'nyu_target'])
+    assert res['seg_source']['manifest']['args']['num_train'] == 5
+    assert res['nyu_target']['manifest']['args']['num_train'] == 3
+    assert len(os.listdir(tmp_path / 'seg_source' / 'images' /
+                          'training')) == 5
+    again = generate_demo_data(str(tmp_path), seed=0, size=32, num_val=2,
+                               datasets=['seg_source', 'nyu_target'])
+    assert {r['status'] for r in again.values()} == {'reused'}

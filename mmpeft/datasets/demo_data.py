@@ -25,7 +25,11 @@ MANIFEST = 'manifest.json'
 DEFAULT_DATASETS = ('seg_source', 'seg_target', 'coco_target', 'nyu_target')
 ALL_DATASETS = tuple(f'{task}_{variant}' for task in WRITERS
                      for variant in VARIANTS)
-DEFAULTS = dict(seed=0, size=64, num_train=256, num_val=64)
+DEFAULTS = dict(seed=0, size=64, num_train=None, num_val=64)
+# Training images when num_train is None: pretraining on the source task
+# needs more images than fine-tuning (with 256, a tiny model memorises the
+# source objects instead of learning their shapes).
+DEFAULT_NUM_TRAIN = dict(source=1024, target=256)
 
 
 def _check_int(name: str, value, minimum: int, maximum: Optional[int] = None):
@@ -43,7 +47,8 @@ def check_args(seed: int, size: int, num_train: int, num_val: int,
     _check_int('workers', workers, 1, 64)
     _check_int('seed', seed, 0, 2**32 - 1)
     _check_int('size', size, MIN_SIZE, MAX_SIZE)
-    _check_int('num_train', num_train, 1)
+    if num_train is not None:
+        _check_int('num_train', num_train, 1)
     _check_int('num_val', num_val, 1)
     datasets = list(datasets)
     if not datasets:
@@ -172,7 +177,7 @@ def build_dataset(out: str, name: str, seed: int, size: int, num_train: int,
 def generate_demo_data(out: str = 'data/demo',
                        seed: int = DEFAULTS['seed'],
                        size: int = DEFAULTS['size'],
-                       num_train: int = DEFAULTS['num_train'],
+                       num_train: Optional[int] = DEFAULTS['num_train'],
                        num_val: int = DEFAULTS['num_val'],
                        datasets: Iterable[str] = DEFAULT_DATASETS,
                        force: bool = False,
@@ -180,6 +185,7 @@ def generate_demo_data(out: str = 'data/demo',
                        log=None) -> Dict[str, dict]:
     """Create (or reuse) the demo datasets under ``out``.
 
+    ``num_train`` None: DEFAULT_NUM_TRAIN of each dataset's variant.
     ``workers`` > 1 renders in that many processes (same bytes).
     Returns, per dataset name, ``dict(path, status, seconds, manifest)``
     with status ``'reused'`` or ``'generated'``.
@@ -205,7 +211,10 @@ def _worker_init():
 def _generate(out, seed, size, num_train, num_val, datasets, force, pool,
               log):
     results = {}
+    requested = num_train
     for name in datasets:
+        num_train = (requested if requested is not None else
+                     DEFAULT_NUM_TRAIN[name.split('_', 1)[1]])
         start = time.perf_counter()
         root = osp.join(out, name)
         args = dataset_args(name, seed, size, num_train, num_val)

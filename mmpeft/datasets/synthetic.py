@@ -3,10 +3,10 @@
 Two kinds of scene:
 
 * **object scenes** (:func:`render_object_scene`): a textured background
-  with 2 to 4 flat objects that may occlude each other. Every object has a
-  *shape* (disc, square, star, ...) and a *fill* (solid, striped, dotted,
-  ...); its class is the pair, so neither the shape nor the fill alone names
-  it. Colour, size, rotation, stripe orientation and pattern period are
+  with a few flat objects that may occlude each other. Every object has a
+  *shape* (disc, square, triangle, ...) and a *fill* (solid, dotted,
+  patterned, ...); its class is the pair, so neither the shape nor the fill
+  alone names it. Colour, size, tilt, pattern orientation and period are
   random nuisances. Used for semantic and instance segmentation.
 * **depth scenes** (:func:`render_depth_scene`): a room seen by a pinhole
   camera: a floor plane with perspective tiles, a slanted back wall and
@@ -14,8 +14,10 @@ Two kinds of scene:
   depth), with depth in metres for every pixel.
 
 A *variant* (:data:`VARIANTS`) fixes which shapes and fills exist, hence the
-class list: ``source`` (the pretraining task) and ``target`` (the transfer
-task) share no shape and no fill.
+class list, and the object geometry: ``source`` (the pretraining task) lumps
+stripes, dots and checkerboards into one 'patterned' fill; ``target`` (the
+transfer task) has the same shapes but tells dotted from checkered, so no
+class is shared and the distinction pretraining learned to ignore matters.
 
 Everything is drawn at :data:`SUPERSAMPLE` times the output size and reduced
 by area averaging, so edges are anti-aliased while label maps stay exact
@@ -378,7 +380,7 @@ def _scene_labels(rng, variant: Variant, num: int,
 def render_object_scene(rng: np.random.Generator, size: int = 64,
                         variant='source', num_objects=None,
                         first_labels: Sequence[int] = ()) -> Scene:
-    """A textured background with 2 to 4 possibly occluding objects.
+    """A textured background with a few possibly occluding objects.
 
     Args:
         rng: the only source of randomness.
@@ -497,7 +499,7 @@ def _render_room(rng, size, cam, palette) -> np.ndarray:
 
 def render_depth_scene(rng: np.random.Generator, size: int = 64,
                        variant='target',
-                       num_objects=(2, 4)) -> Scene:
+                       num_objects=None) -> Scene:
     """A room (floor plane, slanted back wall) with objects on the floor.
 
     The camera is a pinhole with focal length 0.9 * size pixels at 1.2 to
@@ -519,6 +521,7 @@ def render_depth_scene(rng: np.random.Generator, size: int = 64,
     cam = (f, cx, y0, hc, dw, tan_phi)
     canvas = _render_room(rng, size, cam, _ROOM_PALETTES[scene_name])
 
+    num_objects = num_objects or variant.num_objects
     num = int(rng.integers(num_objects[0], num_objects[1] + 1))
     labels = _scene_labels(rng, variant, num, ())
     z_near = hc * f / (size - y0) * 1.08  # contact point inside the image

@@ -1,7 +1,7 @@
 """Create the synthetic demo datasets (seeded, idempotent).
 
     python tools/misc/make_demo_data.py [--out data/demo] [--seed 0]
-        [--size 64] [--num-train 256] [--num-val 64]
+        [--size 64] [--num-train N] [--num-val 64] [--workers 2]
         [--datasets seg_source seg_target coco_target nyu_target] [--force]
 
 Writes <out>/<task>_<variant>/ for each dataset: ADE20K-style semantic
@@ -61,7 +61,10 @@ def parse_args(argv=None):
                         help='image height and width in pixels')
     parser.add_argument('--num-train', type=int,
                         default=DEFAULTS['num_train'],
-                        help='images in each training split')
+                        help='images in each training split (unset: '
+                        + ', '.join(f'{n} for {v} datasets' for v, n in
+                                    demo_data.DEFAULT_NUM_TRAIN.items())
+                        + ')')
     parser.add_argument('--num-val', type=int, default=DEFAULTS['num_val'],
                         help='images in each validation / test split')
     parser.add_argument('--datasets', nargs='+', default=DEFAULT_DATASETS,
