@@ -477,3 +477,13 @@ def test_default_train_sizes_per_variant(tmp_path, monkeypatch):
     again = generate_demo_data(str(tmp_path), seed=0, size=32, num_val=2,
                                datasets=['seg_source', 'nyu_target'])
     assert {r['status'] for r in again.values()} == {'reused'}
+
+
+def test_other_generator_code_regenerates(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    first = generate_demo_data(out, datasets=['seg_target'], **SMALL)
+    assert first['seg_target']['manifest']['args']['code'] == \
+        demo_data.CODE_HASH
+    monkeypatch.setattr(demo_data, 'CODE_HASH', 'edited')
+    again = generate_demo_data(out, datasets=['seg_target'], **SMALL)
+    assert again['seg_target']['status'] == 'generated'

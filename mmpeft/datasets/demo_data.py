@@ -20,7 +20,21 @@ from typing import Dict, Iterable, List, Optional
 from .formats import WRITERS
 from .synthetic import MAX_SIZE, MIN_SIZE, VARIANTS, get_variant
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+
+
+def _code_hash() -> str:
+    """Hash of the rendering and writing code: data made by other code is
+    never reused, even when nobody bumped GENERATOR_VERSION."""
+    h = hashlib.sha256()
+    for module in ('synthetic.py', 'formats.py'):
+        with open(osp.join(osp.dirname(osp.abspath(__file__)), module),
+                  'rb') as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+CODE_HASH = _code_hash()
 MANIFEST = 'manifest.json'
 DEFAULT_DATASETS = ('seg_source', 'seg_target', 'coco_target', 'nyu_target')
 ALL_DATASETS = tuple(f'{task}_{variant}' for task in WRITERS
@@ -88,9 +102,9 @@ def hash_folder(root: str) -> Dict[str, str]:
 def dataset_args(name: str, seed: int, size: int, num_train: int,
                  num_val: int) -> dict:
     task, variant = name.split('_', 1)
-    return dict(generator_version=GENERATOR_VERSION, dataset=name, task=task,
-                variant=variant, seed=seed, size=size, num_train=num_train,
-                num_val=num_val)
+    return dict(generator_version=GENERATOR_VERSION, code=CODE_HASH,
+                dataset=name, task=task, variant=variant, seed=seed,
+                size=size, num_train=num_train, num_val=num_val)
 
 
 def read_manifest(root: str) -> Optional[dict]:
