@@ -7,24 +7,18 @@
 """
 import argparse
 import json
-import os
-import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS, init_default_scope
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
-from mmpeft.checkpoint import CheckpointError
-from mmpeft.utils import (adapt_to_machine, default_work_dir,
-                          guard_checkpoint_loading)
+from mmpeft.utils import (add_common_args, build_runner,
+                          exit_on_checkpoint_error, load_config)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a checkpoint')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save metrics in')
     parser.add_argument(
         '--out', help='dump the predictions to this pickle file')
     parser.add_argument(
@@ -34,16 +28,8 @@ def parse_args():
         '--dump-metrics', help='also write the metrics to this JSON file')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation from the config')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def enable_visualization(cfg: Config, show_dir: str) -> None:
@@ -70,12 +56,7 @@ def enable_tta(cfg: Config) -> None:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(
-        args.config)
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
@@ -88,15 +69,8 @@ def main():
         cfg.test_evaluator = [
             *evaluators, dict(type='DumpResults', out_file_path=args.out)
         ]
-    adapt_to_machine(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
-              Runner.from_cfg(cfg))
-    guard_checkpoint_loading(runner)
-    try:
-        metrics = runner.test()
-    except CheckpointError as error:
-        sys.exit(f'error: {error}')
+    runner = build_runner(cfg)
+    metrics = exit_on_checkpoint_error(runner.test)
     if args.dump_metrics:
         with open(args.dump_metrics, 'w') as f:
             json.dump(metrics, f, indent=2)

@@ -1,6 +1,8 @@
-from .launch import (adapt_to_machine, default_work_dir,
-                     guard_checkpoint_loading)
+from .launch import (adapt_to_machine, add_common_args, build_runner,
+                     default_work_dir, exit_on_checkpoint_error,
+                     guard_checkpoint_loading, load_config)
 
 __all__ = [
-    'adapt_to_machine', 'default_work_dir', 'guard_checkpoint_loading'
+    'adapt_to_machine', 'add_common_args', 'build_runner', 'default_work_dir',
+    'exit_on_checkpoint_error', 'guard_checkpoint_loading', 'load_config'
 ]

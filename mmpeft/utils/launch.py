@@ -1,11 +1,17 @@
-"""Config adjustments shared by tools/train.py and tools/test.py."""
+"""What tools/train.py and tools/test.py share: the common arguments, the
+config loading, the runner and the machine adjustments."""
+import argparse
+import os
 import os.path as osp
+import sys
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
+from mmengine.registry import RUNNERS, init_default_scope
+from mmengine.runner import Runner
 
 from ..checkpoint.state import CheckpointError, load_error
 
@@ -77,3 +83,48 @@ def guard_checkpoint_loading(runner) -> None:
             raise load_error(filename, error) from error
 
     runner.load_checkpoint = load_checked
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """--work-dir, --cfg-options, --launcher and --local-rank, as upstream."""
+    parser.add_argument('--work-dir', help='the dir to save logs, models '
+                        'and metrics in')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. train_cfg.max_iters=100')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    # torch.distributed launchers pass --local-rank (or set LOCAL_RANK).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config with the command line applied (work dir: CLI > config >
+    work_dirs/<config name>)."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(
+        args.config)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    adapt_to_machine(cfg)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    guard_checkpoint_loading(runner)
+    return runner
+
+
+def exit_on_checkpoint_error(run):
+    """Run ``run()``; an unusable checkpoint ends the process with one line
+    on stderr instead of a stack trace."""
+    try:
+        return run()
+    except CheckpointError as error:
+        sys.exit(f'error: {error}')
