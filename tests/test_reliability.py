@@ -28,7 +28,7 @@ import os, signal, sys
 sys.path.insert(0, {tests!r})
 from mmengine.fileio import register_backend
 from mmengine.runner import Runner
-from mmpeft.training import AtomicLocalBackend
+from mmpeft.engine import AtomicLocalBackend
 from toy_runner import runner_cfg
 
 

@@ -1,4 +1,0 @@
-from .atomic_backend import AtomicLocalBackend
-from .hooks import NonFiniteLossHook
-
-__all__ = ['AtomicLocalBackend', 'NonFiniteLossHook']
