@@ -294,10 +294,16 @@ def summary(samples):
         spread=(max(samples) - min(samples)) / median if median else 0.0)
 
 
-def autocast_context(args):
-    if args.amp and args.device == 'cpu':
+def autocast_context(args, train_step=False):
+    """--amp: bfloat16 autocast on CPU; float16 on CUDA, where a training
+    step gets it from AmpOptimWrapper instead."""
+    if not args.amp:
+        return nullcontext()
+    if args.device == 'cpu':
         return torch.autocast('cpu', dtype=torch.bfloat16)
-    return nullcontext()
+    if train_step:
+        return nullcontext()
+    return torch.autocast('cuda', dtype=torch.float16)
 
 
 def optim_cfg_for(cfg: Config, args) -> dict:
@@ -407,7 +413,7 @@ def measure_training(model, cfg, args, result):
     times = []
     for step in range(args.warmup + args.iters):
         torch.manual_seed(args.seed + step)  # same dropout draws everywhere
-        with Clock(device) as clock, autocast_context(args):
+        with Clock(device) as clock, autocast_context(args, True):
             log_vars = model.train_step(data, optim_wrapper)
         times.append(clock.elapsed)
         if step == 0:
