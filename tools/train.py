@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
-from mmpeft.utils import (add_common_args, build_runner,
+from mmpeft.utils import (add_common_args, apply_resume, build_runner,
                           exit_on_checkpoint_error, load_config)
 
 
@@ -47,10 +47,7 @@ def main():
     cfg = load_config(args)
     if args.amp:
         enable_amp(cfg)
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    apply_resume(cfg, args.resume)
     runner = build_runner(cfg)
     exit_on_checkpoint_error(runner.train)
 

@@ -3,8 +3,11 @@ config loading, the runner and the machine adjustments."""
 import argparse
 import os
 import os.path as osp
+import re
 import sys
+import logging
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -110,6 +113,54 @@ def load_config(args: argparse.Namespace) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(
         args.config)
     return cfg
+
+
+CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` without a value continues from.
+
+    mmengine reads the ``last_checkpoint`` pointer, which its CheckpointHook
+    rewrites in place after every save: a process killed during that write
+    leaves it empty, and a checkpoint deleted by hand leaves it dangling.
+    Either way the newest complete ``iter_N.pth`` / ``epoch_N.pth`` in the
+    work dir is used instead. ``None`` when the work dir has no checkpoint
+    (training then starts from the beginning, as upstream).
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+        print_log(f'{pointer} names {named!r}, which is not a file; '
+                  f'looking for the newest checkpoint in {work_dir}',
+                  logger='current', level=logging.WARNING)
+    numbered = []
+    if osp.isdir(work_dir):
+        for name in os.listdir(work_dir):
+            match = CHECKPOINT_NAME.match(name)
+            if match:
+                numbered.append((int(match.group(1)), name))
+    if not numbered:
+        return None
+    return osp.join(work_dir, max(numbered)[1])
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> None:
+    """``--resume CKPT`` resumes from CKPT; ``--resume`` without a value
+    (``'auto'``) from :func:`latest_checkpoint` of the work dir."""
+    if resume is None:
+        return
+    if resume == 'auto':
+        resume = latest_checkpoint(cfg.work_dir)
+        if resume is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir}, training '
+                      f'from the start', logger='current')
+    # resume=False with nothing to load is what mmengine does when it finds
+    # no checkpoint; resume=True would make it read the pointer again.
+    cfg.resume, cfg.load_from = resume is not None, resume
 
 
 def build_runner(cfg: Config) -> Runner:
