@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
 from mmpeft.utils import (add_common_args, build_runner,
-                          exit_on_checkpoint_error, load_config)
+                          exit_on_bad_input, load_config)
 
 
 def parse_args():
@@ -70,7 +70,7 @@ def main():
             *evaluators, dict(type='DumpResults', out_file_path=args.out)
         ]
     runner = build_runner(cfg)
-    metrics = exit_on_checkpoint_error(runner.test)
+    metrics = exit_on_bad_input(runner.test)
     if args.dump_metrics:
         with open(args.dump_metrics, 'w') as f:
             json.dump(metrics, f, indent=2)

@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters, compat)
 from mmpeft.utils import (add_common_args, apply_resume, build_runner,
-                          exit_on_checkpoint_error, load_config)
+                          exit_on_bad_input, load_config)
 
 
 def parse_args():
@@ -49,7 +49,7 @@ def main():
         enable_amp(cfg)
     apply_resume(cfg, args.resume)
     runner = build_runner(cfg)
-    exit_on_checkpoint_error(runner.train)
+    exit_on_bad_input(runner.train)
 
 
 if __name__ == '__main__':

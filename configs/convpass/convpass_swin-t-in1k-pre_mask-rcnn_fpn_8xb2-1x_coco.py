@@ -1,4 +1,6 @@
-_base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py']
+_base_ = [
+    '../_base_/detection/mask-rcnn_swin-t-in1k-pre_fpn_1x_coco.py',
+]
 custom_imports = dict(imports=['mmpeft'], allow_failed_imports=False)
 model = dict(
     backbone=dict(

@@ -10,14 +10,15 @@ DemoCocoSourceDataset  mmdet     ``coco_source`` (COCO json, 6 classes)
 DemoCocoTargetDataset  mmdet     ``coco_target`` (COCO json, 6 classes)
 =====================  ========  ==============================================
 
-Depth (``nyu_target``) needs no class of its own: use mmseg's
-``NYUDataset``.
+The COCO ones are :class:`CheckedCocoDataset` (malformed polygons are an
+error naming the file). Depth (``nyu_target``) needs no class of its own:
+use mmseg's ``NYUDataset`` with ``LoadCheckedDepthAnnotation``.
 """
-from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS as DET_DATASETS
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS as SEG_DATASETS
 
+from .checks import CheckedCocoDataset
 from .synthetic import PALETTE, VARIANTS
 
 
@@ -64,12 +65,12 @@ def _det_metainfo(variant: str) -> dict:
 
 
 @DET_DATASETS.register_module()
-class DemoCocoSourceDataset(CocoDataset):
+class DemoCocoSourceDataset(CheckedCocoDataset):
     """Synthetic source-task instance segmentation (``coco_source``)."""
     METAINFO = _det_metainfo('source')
 
 
 @DET_DATASETS.register_module()
-class DemoCocoTargetDataset(CocoDataset):
+class DemoCocoTargetDataset(CheckedCocoDataset):
     """Synthetic target-task instance segmentation (``coco_target``)."""
     METAINFO = _det_metainfo('target')

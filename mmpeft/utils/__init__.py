@@ -1,9 +1,9 @@
 from .launch import (adapt_to_machine, add_common_args, apply_resume,
-                     build_runner, default_work_dir, exit_on_checkpoint_error,
+                     build_runner, default_work_dir, exit_on_bad_input,
                      guard_checkpoint_loading, latest_checkpoint, load_config)
 
 __all__ = [
     'adapt_to_machine', 'add_common_args', 'apply_resume', 'build_runner',
-    'default_work_dir', 'exit_on_checkpoint_error', 'guard_checkpoint_loading',
+    'default_work_dir', 'exit_on_bad_input', 'guard_checkpoint_loading',
     'latest_checkpoint', 'load_config'
 ]

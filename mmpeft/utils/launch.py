@@ -17,6 +17,7 @@ from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 from ..checkpoint.state import CheckpointError, load_error
+from ..datasets.checks import DataError
 
 
 def default_work_dir(config_path: str) -> str:
@@ -172,10 +173,18 @@ def build_runner(cfg: Config) -> Runner:
     return runner
 
 
-def exit_on_checkpoint_error(run):
-    """Run ``run()``; an unusable checkpoint ends the process with one line
-    on stderr instead of a stack trace."""
+def exit_on_bad_input(run):
+    """Run ``run()``; an unusable checkpoint or data file ends the process
+    with one line on stderr naming it, instead of a stack trace."""
     try:
         return run()
-    except CheckpointError as error:
-        sys.exit(f'error: {error}')
+    except (CheckpointError, DataError) as error:
+        sys.exit(f'error: {last_line(error)}')
+
+
+def last_line(error: Exception) -> str:
+    """The message of ``error``; raised in a DataLoader worker, the message
+    is the worker's whole traceback, ending in ``module.Type: message``."""
+    message = str(error).strip().splitlines()[-1]
+    prefix = f'{type(error).__module__}.{type(error).__name__}: '
+    return message[len(prefix):] if message.startswith(prefix) else message

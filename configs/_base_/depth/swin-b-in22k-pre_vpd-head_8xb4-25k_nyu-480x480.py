@@ -30,7 +30,6 @@ model = dict(
     test_cfg=dict(mode='slide_flip'))
 # VPD needs this for the unused parts of Stable Diffusion; Swin uses all.
 find_unused_parameters = False
-train_dataloader = dict(batch_size=4)  # 8 GPUs x 4 = VPD's 4 x 8
 # VPD's lr (AdamW 1e-3 from schedule_25k) for the new layers, its 1/100 for
 # the pretrained backbone. Adapters are new layers: the head's lr.
 optim_wrapper = dict(
@@ -42,3 +41,35 @@ optim_wrapper = dict(
         }))
 # The evaluator is the upstream DepthMetric with the Eigen crop; leave its
 # depth_metrics None (all metrics): in mmseg 1.2.2 a list raises TypeError.
+# Upstream's NYU pipelines (mmseg::_base_/datasets/nyu.py) with the depth
+# loader that refuses a depth PNG that is not 16-bit (mmseg's would scale
+# an 8-bit one to at most 0.255 m without a word).
+meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
+             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+             'category_id')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedDepthAnnotation', depth_rescale_factor=1e-3),
+    dict(type='RandomDepthMix', prob=0.25),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomCrop', crop_size=(480, 480)),
+    dict(
+        type='Albu',
+        transforms=[
+            dict(type='RandomBrightnessContrast'),
+            dict(type='RandomGamma'),
+            dict(type='HueSaturationValue'),
+        ]),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2000, 480), keep_ratio=True),
+    dict(type='LoadCheckedDepthAnnotation', depth_rescale_factor=1e-3),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+train_dataloader = dict(
+    batch_size=4,  # 8 GPUs x 4 = VPD's 4 x 8
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -11,3 +11,9 @@ model = dict(
         num_heads=[4, 8, 16, 32],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(in_channels=[128, 256, 512, 1024]))
+# CocoDataset plus a check of every segmentation when the json is parsed: a
+# malformed polygon is an error naming the file and the annotation (mmdet
+# would drop it silently, or fail late inside mask decoding).
+train_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
+test_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))

@@ -4,7 +4,7 @@
 # attention, relative positions, layer-wise lr decay, large-scale jitter at
 # 1024x1024 for 100 epochs) are left out: the rows compare tuning methods on
 # one backbone.
-_base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py']
+_base_ = ['./mask-rcnn_swin-t-in1k-pre_fpn_1x_coco.py']
 custom_imports = dict(imports=['mmpeft'], allow_failed_imports=False)
 # MAE pre-training on ImageNet-1k, 1600 epochs (ViTDet's initialisation), as
 # released by mmpretrain: upstream keys under 'backbone.'.

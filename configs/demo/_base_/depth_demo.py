@@ -25,13 +25,13 @@ demo_meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
                   'category_id')
 demo_train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
+    dict(type='LoadCheckedDepthAnnotation', depth_rescale_factor=1e-3),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs', meta_keys=demo_meta_keys),
 ]
 demo_test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
+    dict(type='LoadCheckedDepthAnnotation', depth_rescale_factor=1e-3),
     dict(type='PackSegInputs', meta_keys=demo_meta_keys),
 ]
 demo_train_dataloader = dict(
