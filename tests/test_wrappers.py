@@ -271,3 +271,40 @@ def test_full_tuning_keeps_every_upstream_flag():
         assert {n: p.requires_grad for n, p in full.named_parameters()} == {
             n: p.requires_grad for n, p in plain.named_parameters()}, name
         assert all(p.requires_grad for p in full.parameters()), name
+
+
+@pytest.mark.parametrize('backbone, scope, message', [
+    (dict(type='SwinTransformer'), 'mmseg',
+     r"model.backbone.type='SwinTransformer' takes no adapter "
+     r"\(model.backbone.adapter is set\); backbones that take adapters: "
+     r'PEFTSwinTransformer'),
+    (dict(type='ResNet', depth=18), 'mmdet',
+     r"model.backbone.type='ResNet' takes no adapter"),
+    (dict(type='PEFTVisionTransformer'), 'mmdet',
+     r"model.backbone.type='PEFTVisionTransformer' is not registered in the "
+     r"'mmdet' scope.*'mmpretrain.PEFTVisionTransformer'"),
+])
+def test_adapter_on_unsupported_backbone_names_the_key(backbone, scope,
+                                                        message):
+    from mmpeft.apis import build_from_config
+    from mmpeft.models.backbones import check_adapter_hosts
+    model = dict(type='EncoderDecoder',
+                 backbone=dict(backbone, adapter=dict(type='AdaptFormer')))
+    with pytest.raises(ValueError, match=message):
+        check_adapter_hosts(model, scope)
+    with pytest.raises(ValueError, match=message):
+        build_from_config(dict(model=model, default_scope=scope))
+
+
+def test_adapter_hosts_accept_every_wrapper_in_its_scope():
+    from mmpeft.models.backbones import check_adapter_hosts
+    adapter = dict(type='AdaptFormer')
+    for scope, name in [('mmseg', 'PEFTSwinTransformer'),
+                        ('mmdet', 'PEFTSwinTransformer'),
+                        ('mmpretrain', 'PEFTSwinTransformer'),
+                        ('mmseg', 'PEFTVisionTransformer'),
+                        ('mmpretrain', 'PEFTVisionTransformer'),
+                        ('mmdet', 'mmpretrain.PEFTVisionTransformer')]:
+        check_adapter_hosts(
+            dict(backbone=dict(type=name, adapter=adapter),
+                 neck=dict(type='FPN', adapter=None)), scope)

@@ -9,6 +9,7 @@ from mmengine.registry import MODELS, DefaultScope
 
 from ..checkpoint import load_peft_checkpoint
 from ..checkpoint.state import load_checkpoint_file
+from ..models.backbones import check_adapter_hosts
 
 
 def as_config(config: Union[str, Config, dict]) -> Config:
@@ -21,6 +22,7 @@ def build_from_config(config: Union[str, Config, dict]) -> nn.Module:
     """The config's model, built in the config's scope (no weights)."""
     cfg = as_config(config)
     scope = cfg.get('default_scope', 'mmengine')
+    check_adapter_hosts(cfg.model, scope)
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     return revert_sync_batchnorm(model)

@@ -18,6 +18,7 @@ from mmengine.runner import Runner
 
 from ..checkpoint.state import CheckpointError, load_error
 from ..datasets.checks import DataError
+from ..models.backbones import check_adapter_hosts
 
 
 def default_work_dir(config_path: str) -> str:
@@ -166,7 +167,9 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
 
 def build_runner(cfg: Config) -> Runner:
     adapt_to_machine(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    scope = cfg.get('default_scope', 'mmengine')
+    check_adapter_hosts(cfg.get('model', {}), scope)
+    init_default_scope(scope)
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))
     guard_checkpoint_loading(runner)

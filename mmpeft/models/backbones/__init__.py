@@ -1,11 +1,12 @@
 from .peft_backbone import BackboneSpec, PEFTBackboneMixin
 from .registered import (CLS_VIT, SEG_VIT, SWIN, ClsPEFTSwinTransformer,
                          ClsPEFTVisionTransformer, DetPEFTSwinTransformer,
-                         SegPEFTSwinTransformer, SegPEFTVisionTransformer)
+                         SegPEFTSwinTransformer, SegPEFTVisionTransformer,
+                         check_adapter_hosts)
 
 __all__ = [
     'BackboneSpec', 'PEFTBackboneMixin', 'SWIN', 'SEG_VIT', 'CLS_VIT',
     'SegPEFTSwinTransformer', 'DetPEFTSwinTransformer',
     'ClsPEFTSwinTransformer', 'SegPEFTVisionTransformer',
-    'ClsPEFTVisionTransformer'
+    'ClsPEFTVisionTransformer', 'check_adapter_hosts'
 ]

@@ -5,6 +5,7 @@ To support another backbone family: add a :class:`BackboneSpec` entry and a
 three-line registered subclass below.
 """
 from mmdet.models.backbones import SwinTransformer as DetSwinTransformer
+from mmengine.registry import MODELS
 from mmdet.registry import MODELS as DET_MODELS
 from mmpretrain.models.backbones import SwinTransformer as ClsSwinTransformer
 from mmpretrain.models.backbones import \
@@ -83,3 +84,41 @@ class SegPEFTVisionTransformer(PEFTBackboneMixin, SegVisionTransformer):
 class ClsPEFTVisionTransformer(PEFTBackboneMixin, ClsVisionTransformer):
     """mmpretrain ``VisionTransformer`` with adapters."""
     peft_spec = CLS_VIT
+
+
+WRAPPERS = ("PEFTSwinTransformer (scopes mmseg, mmdet, mmpretrain) or "
+            "PEFTVisionTransformer (mmseg, mmpretrain; in an mmdet config "
+            "'mmpretrain.PEFTVisionTransformer')")
+
+
+def _configs_with_adapter(node, path):
+    if isinstance(node, dict):
+        if node.get('adapter') is not None:
+            yield path, node
+        for key, value in node.items():
+            yield from _configs_with_adapter(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _configs_with_adapter(value, f'{path}[{i}]')
+
+
+def check_adapter_hosts(model_cfg: dict, scope: str,
+                        path: str = 'model') -> None:
+    """Every config dict with an ``adapter`` must build an mmpeft wrapper in
+    ``scope``: otherwise the upstream class would fail later with
+    ``unexpected keyword argument 'adapter'`` (or a registry miss) that
+    names neither the config key nor the types that take adapters."""
+    for where, node in _configs_with_adapter(model_cfg, path):
+        name = node.get('type')
+        if name is None:  # built by its parent module, not by a registry
+            continue
+        with MODELS.switch_scope_and_registry(scope) as registry:
+            cls = registry.get(name) if isinstance(name, str) else name
+        if cls is None:
+            raise ValueError(
+                f'{where}.type={name!r} is not registered in the {scope!r} '
+                f'scope; backbones that take {where}.adapter: {WRAPPERS}')
+        if not (isinstance(cls, type) and issubclass(cls, PEFTBackboneMixin)):
+            raise ValueError(
+                f'{where}.type={name!r} takes no adapter ({where}.adapter '
+                f'is set); backbones that take adapters: {WRAPPERS}')
