@@ -13,6 +13,7 @@ heads and losses) with these test-only changes:
 * mmpretrain's Swin gets ``pad_small_map=True``: it refuses maps smaller
   than its window otherwise (no parameter changes).
 """
+import glob
 import importlib.util
 import math
 import os.path as osp
@@ -199,3 +200,22 @@ def test_metafiles_list_every_config():
                 f"{osp.dirname(metafile)}/{model['Name']}.py"
             listed.append(osp.relpath(model['Config'], 'configs'))
     assert sorted(listed) == CONFIGS
+
+
+DEMO_CONFIGS = sorted(
+    osp.relpath(p, CONFIG_DIR)
+    for p in glob.glob(osp.join(CONFIG_DIR, 'demo', '*.py')))
+
+
+@pytest.mark.parametrize('config', DEMO_CONFIGS)
+def test_demo_config_trains_one_step(config):
+    """The demo's own model sizes fit together (heads and backbone widths),
+    without its pretrained checkpoint."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    model = build_tiny(cfg)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model.train()
+    data = model.data_preprocessor(tiny_batch(model), True)
+    loss, _ = model.parse_losses(model._run_forward(data, mode='loss'))
+    assert math.isfinite(loss.item())
+    optim_wrapper.update_params(loss)

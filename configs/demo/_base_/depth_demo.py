@@ -15,8 +15,10 @@ demo_model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='work_dirs/demo/pretrain_swin-t_source.pth')),
+    # The head's decoder takes embed_dim * 8 channels from the aggregation,
+    # which makes feature_dim: 16 * 8 = 128 (upstream: 192 * 8 = 1536).
     decode_head=dict(
-        in_channels=[32, 64, 128, 256], embed_dim=64, feature_dim=128),
+        in_channels=[32, 64, 128, 256], embed_dim=16, feature_dim=128),
     # One 64x64 window with its flip: whole-image inference plus flip.
     test_cfg=dict(mode='slide_flip', crop_size=(64, 64), stride=(64, 64)))
 
