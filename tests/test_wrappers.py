@@ -5,12 +5,12 @@ import copy
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from tiny_models import (ADAPTER_CFGS, BACKBONES, as_list, build_peft,
-                         build_plain)
+from tiny_models import (ADAPTER_CFGS, BACKBONES, UNSUPPORTED, as_list,
+                         build_peft, build_plain, supported)
 
 from mmpeft.models.injection import adapter_param_names
 
-CASES = [(b, a) for b in BACKBONES for a in ADAPTER_CFGS]
+CASES = [(b, a) for b in BACKBONES for a in ADAPTER_CFGS if supported(b, a)]
 WITH_CP = [b for b in BACKBONES if b != 'mmpretrain-vit']  # no with_cp there
 
 
@@ -77,9 +77,16 @@ def test_gradients_only_on_trainable_parameters(backbone, adapter):
             assert not param.requires_grad and param.grad is None, name
 
 
-@pytest.mark.parametrize('backbone', WITH_CP)
-@pytest.mark.parametrize('adapter', ['AdaptFormer-seq', 'Convpass',
-                                     'iConFormer'])
+@pytest.mark.parametrize('backbone,adapter', UNSUPPORTED)
+def test_unsupported_pairs_are_refused_saying_why(backbone, adapter):
+    with pytest.raises(ValueError, match=UNSUPPORTED[backbone, adapter]):
+        build_peft(backbone, adapter=copy.deepcopy(ADAPTER_CFGS[adapter]))
+
+
+@pytest.mark.parametrize('backbone,adapter', [
+    (b, a) for b in WITH_CP
+    for a in ['AdaptFormer-seq', 'Convpass', 'iConFormer', 'HoulsbyAdapter',
+              'Mona', 'LoRA'] if supported(b, a)])
 @pytest.mark.parametrize('tuning', ['peft', 'full'])
 def test_with_cp_gives_same_outputs_and_gradients(backbone, adapter, tuning):
     cfg = dict(ADAPTER_CFGS[adapter], dropout=0.0)
@@ -223,13 +230,36 @@ BAD_CONFIGS = [
     (dict(adapter=dict(type='AdaptFormer', bottleneck=4,
                       position='attn_parallel')),
      ValueError, r'reads the residual stream'),
-    (dict(tuning='partial'), ValueError, r"tuning: unknown mode 'partial'"),
+    (dict(tuning='half'), ValueError,
+     r"tuning: unknown mode 'half'; allowed: \['peft', 'bitfit', 'norm', "
+     r"'partial', 'full', 'frozen'\]"),
     (dict(tuning='frozen', adapter=dict(type='AdaptFormer')), ValueError,
      r"tuning='frozen'"),
     (dict(adapter=dict(type='AdaptFormer', bottleneck=4), extra_trainable=['nrom']),
      ValueError, r"extra_trainable: \['nrom'\] match no parameter"),
     (dict(adapter=dict(type='AdaptFormer', bottleneck=4), adapter_blocks=[0],
           frozen_stages=1), ValueError, r'frozen_stages=1 freezes'),
+    (dict(adapter=dict(type='AdaptFormer', position='q')), KeyError,
+     r"adapter.position: unknown position 'q'; allowed: \['attn_parallel'"),
+    (dict(adapter=dict(type='LoRA', rank=0)), ValueError,
+     r'adapter.rank must be an integer >= 1, got 0'),
+    (dict(adapter=dict(type='LoRA', targets=('q', 'o'))), KeyError,
+     r"adapter.targets: unknown position 'o'; allowed: \['attn_q', "
+     r"'attn_k', 'attn_v', 'attn_proj', 'q', 'k', 'v', 'proj'\]"),
+    (dict(adapter=dict(type='LoRA', position='q')), KeyError,
+     r"adapter.position: not an option of LoRA.*'targets', 'type'"),
+    (dict(adapter=dict(type='VPTDeep')), ValueError,
+     r"adapter.type='VPTDeep': .*needs a plain ViT \(PEFTVisionTransformer"
+     r'\); SegPEFTSwinTransformer blocks attend within windows'),
+    (dict(tuning='partial'), ValueError,
+     r"tuning='partial' needs partial_blocks.*in \[1, 8\], got None"),
+    (dict(tuning='partial', partial_blocks=9), ValueError,
+     r"partial_blocks.*in \[1, 8\], got 9"),
+    (dict(tuning='bitfit', partial_blocks=2), ValueError,
+     r"partial_blocks only applies to tuning='partial', not 'bitfit'"),
+    (dict(tuning='full', extra_trainable=['norm']), ValueError,
+     r"extra_trainable only applies to tuning in \['peft', 'bitfit', "
+     r"'norm', 'partial'\], not 'full'"),
 ]
 
 

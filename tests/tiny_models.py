@@ -39,7 +39,21 @@ ADAPTER_CFGS = {
     'iConFormer-par': dict(
         type='iConFormer', bottleneck=8, generator_hidden=16,
         position='parallel', pool='grid'),
+    'HoulsbyAdapter': dict(type='HoulsbyAdapter', bottleneck=8),
+    'Mona': dict(type='Mona', bottleneck=8),
+    'LoRA': dict(type='LoRA', rank=4, alpha=8),
+    'LoRA-qkv-proj': dict(type='LoRA', rank=2, targets=('q', 'k', 'v',
+                                                         'proj')),
 }
+# (backbone, adapter) pairs refused at construction, with the reason.
+UNSUPPORTED = {
+    ('mmseg-vit', 'LoRA'): 'nn.MultiheadAttention',
+    ('mmseg-vit', 'LoRA-qkv-proj'): 'nn.MultiheadAttention',
+}
+
+
+def supported(backbone, adapter):
+    return (backbone, adapter) not in UNSUPPORTED
 
 
 # `_scope_` pins the registry: mmengine otherwise builds from the scope of

@@ -1,15 +1,28 @@
 """What every adapter shares: the registry, the call interface and the
 token-grid helpers.
 
-An adapter is a plain ``nn.Module`` called as ``adapter(x, hw_shape,
-num_prefix_tokens)`` on token features ``x`` of shape (B, N, C), where the
-last ``H * W`` tokens lie on the (H, W) grid in row-major order and the first
-``num_prefix_tokens`` (a ViT class token, say) do not. It returns its
-contribution to the stream, already multiplied by its scale, in the shape of
-``x``. Where it sits in a block is not its business: the class only states
-its default position and what a parallel placement reads (see
-``mmpeft.models.injection``).
+Adapters come in three kinds, told apart by the class attribute
+``attaches_to`` (the injection in ``mmpeft.models.injection`` hooks each
+kind where it belongs):
+
+* ``'sub_block'`` (:class:`Adapter`): a plain ``nn.Module`` called as
+  ``adapter(x, hw_shape, num_prefix_tokens)`` on token features ``x`` of
+  shape (B, N, C), where the last ``H * W`` tokens lie on the (H, W) grid in
+  row-major order and the first ``num_prefix_tokens`` (a ViT class token,
+  say) do not. It returns its contribution to the stream, already multiplied
+  by its scale, in the shape of ``x``.
+* ``'linear'`` (LoRA): called as ``adapter(x)`` on the input of a Linear
+  layer of the block; returns what to add to that layer's output, or to
+  one slice of it (q, k or v of a fused qkv projection; see
+  :class:`LinearSlice`).
+* ``'block'`` (VPT): changes the token sequence entering and leaving a
+  block (``insert`` / ``remove``).
+
+Where an adapter sits in a block is not its business: the class only states
+its default position and, for the first kind, what a parallel placement
+reads.
 """
+from dataclasses import dataclass
 from typing import Tuple
 
 import torch
@@ -24,6 +37,26 @@ ADAPTERS_ATTR = 'adapters'
 
 def is_adapter_key(key: str) -> bool:
     return f'.{ADAPTERS_ATTR}.' in f'.{key}'
+
+
+@dataclass(frozen=True)
+class LinearSlice:
+    """Rows of a Linear layer's weight (and output channels) that a
+    ``'linear'`` adapter adds to: slice ``index`` of ``count`` equal ones.
+
+    Attributes:
+        path: the Linear layer, relative to its block
+            (``'attn.w_msa.qkv'``).
+        index: which slice (q = 0, k = 1, v = 2 of a fused qkv).
+        count: the number of slices (3 for a fused qkv, 1 otherwise).
+    """
+    path: str
+    index: int = 0
+    count: int = 1
+
+    def rows(self, out_features: int) -> slice:
+        size = out_features // self.count
+        return slice(self.index * size, (self.index + 1) * size)
 
 
 class QuickGELU(nn.Module):
@@ -52,6 +85,8 @@ class Adapter(nn.Module):
     """Base class: the interface and the placement defaults of a method.
 
     Class attributes read by the injection mechanism:
+        attaches_to: the kind of adapter (see the module docstring).
+        position_key: the config key naming its positions.
         default_position: position name(s) used when the config gives none.
         parallel_reads: what a parallel placement feeds the adapter, either
             ``'residual'`` (the stream entering the sub-block, before its
@@ -59,6 +94,8 @@ class Adapter(nn.Module):
         parallel_drop_path: whether a parallel adapter's output goes through
             the drop-path of the branch it sits beside.
     """
+    attaches_to = 'sub_block'
+    position_key = 'position'
     default_position = 'mlp_parallel'
     parallel_reads = 'residual'
     parallel_drop_path = False

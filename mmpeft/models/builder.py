@@ -41,41 +41,50 @@ def _check_options(cls: type, options: dict) -> None:
             hint = f' (did you mean {close[0]!r}?)' if close else ''
             raise KeyError(
                 f'adapter.{key}: not an option of {cls.__name__}{hint}; '
-                f"allowed: {sorted(allowed) + ['position', 'type']}")
+                f"allowed: {sorted(allowed) + [cls.position_key, 'type']}")
 
 
-def _check_bottleneck(cls: type, options: dict, embed_dims: int) -> None:
+# Widths an adapter cannot have below 1 or (for a bottleneck or a rank)
+# above the channels of the block it adapts.
+NARROWER_THAN_BLOCK = ('bottleneck', 'rank')
+POSITIVE_INTS = NARROWER_THAN_BLOCK + ('num_tokens', )
+
+
+def _check_widths(cls: type, options: dict, embed_dims: int) -> None:
     params = _options(cls)
-    if 'bottleneck' not in params:
-        return
-    value = options.get('bottleneck', params['bottleneck'].default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f'adapter.bottleneck must be an integer >= 1, '
-                         f'got {value!r}')
-    if value > embed_dims:
-        raise ValueError(
-            f'adapter.bottleneck={value} is wider than the {embed_dims} '
-            f'channels of the block it adapts; choose a value <= '
-            f'{embed_dims}')
+    for name in POSITIVE_INTS:
+        if name not in params:
+            continue
+        value = options.get(name, params[name].default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'adapter.{name} must be an integer >= 1, '
+                             f'got {value!r}')
+        if name in NARROWER_THAN_BLOCK and value > embed_dims:
+            raise ValueError(
+                f'adapter.{name}={value} is wider than the {embed_dims} '
+                f'channels of the block it adapts; choose a value <= '
+                f'{embed_dims}')
 
 
 def parse_adapter_cfg(cfg: dict) -> Tuple[type, Tuple[str, ...], dict]:
     """Split a config into (adapter class, positions, module options)."""
     cls = _adapter_class(cfg)
-    options = {k: v for k, v in cfg.items() if k not in ('type', 'position')}
+    key = cls.position_key
+    options = {k: v for k, v in cfg.items() if k not in ('type', key)}
     _check_options(cls, options)
-    position = cfg.get('position', cls.default_position)
+    position = cfg.get(key, cls.default_position)
     positions = (position, ) if isinstance(position, str) else tuple(position)
     if not positions:
-        raise ValueError('adapter.position: give at least one position')
-    positions = tuple(resolve_position(p) for p in positions)
+        raise ValueError(f'adapter.{key}: give at least one position')
+    positions = tuple(
+        resolve_position(p, cls.attaches_to, key) for p in positions)
     if len(set(positions)) != len(positions):
-        raise ValueError(f'adapter.position: {positions} repeats a position')
+        raise ValueError(f'adapter.{key}: {positions} repeats a position')
     return cls, positions, options
 
 
 def build_block_adapters(cls: type, positions, options: dict,
                          embed_dims: int) -> Dict[str, nn.Module]:
     """One adapter module per position for a block of ``embed_dims``."""
-    _check_bottleneck(cls, options, embed_dims)
+    _check_widths(cls, options, embed_dims)
     return {p: cls(embed_dims, **options) for p in positions}

@@ -6,36 +6,75 @@ Every supported block follows the pre-norm pattern
     x <- x + MLP(LN2 x)           (MLP sub-block)
 
 and differs only in attribute names, in whether the sub-module adds the
-residual itself (through an ``identity=`` keyword) and in how the token grid
-(H, W) reaches it. :class:`BlockSpec` records those differences, so a new
-block family is one table entry (see ``mmpeft.models.backbones``), never a
-copy of its forward function.
+residual itself (through an ``identity=`` keyword), in how the token grid
+(H, W) reaches it and in where its attention keeps its Linear layers.
+:class:`BlockSpec` records those differences, so a new block family is one
+table entry (see ``mmpeft.models.backbones``), never a copy of its forward
+function.
 
-Adapters run in forward hooks on the sub-modules of one block instance: no
+Adapters run in forward hooks on the modules of one block instance: no
 upstream class is touched, the upstream state-dict keys stay as they are and
 the adapters live under ``<block>.adapters.<position>``. The hooks also run
 when the block's forward is recomputed under activation checkpointing.
 
-Positions, for a sub-block with branch output ``b = DropPath(F(LN x))``:
+Positions of token adapters (``attaches_to='sub_block'``), for a sub-block
+with branch output ``b = DropPath(F(LN x))``:
 
     '<sub>_parallel':    x <- x + b + A(r)   r = LN x ('normed') or x
                                               ('residual'), per adapter class
     '<sub>_sequential':  x <- x + (b + A(b))
+    '<sub>_post':        y = x + b;  x <- y + A(y)   (on the stream after the
+                                                      sub-block's residual add)
+
+Positions of Linear adapters (``attaches_to='linear'``), on the attention's
+Linear layers named in :class:`SubBlockSpec` ``linears``:
+
+    'attn_q', 'attn_k', 'attn_v':  the q, k or v third of the fused qkv
+                                   projection's output (and weight rows)
+    'attn_proj':                   the output projection
+
+Position of prompt adapters (``attaches_to='block'``):
+
+    'block_input':  tokens inserted after the prefix tokens of the block's
+                    input and removed from its output
 """
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
-from ..adapters.base import ADAPTERS_ATTR, is_adapter_key
+from ..adapters.base import ADAPTERS_ATTR, LinearSlice, is_adapter_key
 
 SUB_BLOCKS = ('attn', 'mlp')
-MODES = ('parallel', 'sequential')
-POSITIONS = tuple(f'{sub}_{mode}' for sub in SUB_BLOCKS for mode in MODES)
+MODES = ('parallel', 'sequential', 'post')
+TOKEN_POSITIONS = tuple(f'{sub}_{mode}' for sub in SUB_BLOCKS
+                        for mode in MODES)
+# position -> (Linear named in SubBlockSpec.linears, slice, slices): q, k and
+# v are the three thirds of one fused projection.
+LINEAR_POSITIONS = {
+    'attn_q': ('qkv', 0, 3),
+    'attn_k': ('qkv', 1, 3),
+    'attn_v': ('qkv', 2, 3),
+    'attn_proj': ('proj', 0, 1),
+}
+BLOCK_POSITIONS = ('block_input', )
+POSITION_KINDS = {
+    **{p: 'sub_block' for p in TOKEN_POSITIONS},
+    **{p: 'linear' for p in LINEAR_POSITIONS},
+    **{p: 'block' for p in BLOCK_POSITIONS},
+}
+POSITIONS = tuple(POSITION_KINDS)
 # Short names from the papers: AdaptFormer's and iConFormer's 'parallel' and
-# 'sequential' both mean next to / after the MLP.
-POSITION_ALIASES = {'parallel': 'mlp_parallel', 'sequential': 'mlp_sequential'}
+# 'sequential' both mean next to / after the MLP; LoRA names its targets.
+POSITION_ALIASES = {
+    'parallel': 'mlp_parallel',
+    'sequential': 'mlp_sequential',
+    'q': 'attn_q',
+    'k': 'attn_k',
+    'v': 'attn_v',
+    'proj': 'attn_proj',
+}
 
 
 @dataclass(frozen=True)
@@ -48,10 +87,20 @@ class SubBlockSpec:
         residual_kwarg: keyword through which the sub-module receives the
             residual stream and adds it to its output itself (mmcv's
             ``identity=``); None when the block adds the residual.
+        norm: attribute of the block holding the norm that reads the
+            residual stream entering the sub-block (read when the sub-module
+            does not receive that stream).
+        linears: Linear layers inside the sub-module, by role ('qkv' for
+            the fused q, k, v projection, 'proj' for the output projection),
+            as paths relative to the sub-module.
+        note: why a role is missing from ``linears``; quoted in errors.
     """
     module: str
     drop_path: str
     residual_kwarg: Optional[str] = None
+    norm: Optional[str] = None
+    linears: Mapping[str, str] = field(default_factory=dict)
+    note: str = ''
 
 
 @dataclass(frozen=True)
@@ -63,10 +112,13 @@ class BlockSpec:
         grid_arg: position of ``hw_shape`` among the attention module's
             arguments (Swin); None when the backbone supplies the grid
             (ViT, from its patch embedding).
+        takes_extra_tokens: every token attends to the whole sequence (a
+            plain ViT), so prompt tokens can join it.
     """
     attn: SubBlockSpec
     mlp: SubBlockSpec
     grid_arg: Optional[int] = None
+    takes_extra_tokens: bool = False
 
     def sub_block(self, name: str) -> SubBlockSpec:
         return getattr(self, name)
@@ -93,37 +145,53 @@ class TokenGrid:
         self.hw_shape = tuple(output[self.index])
 
 
-def resolve_position(name: str) -> str:
-    name = POSITION_ALIASES.get(name, name)
-    if name not in POSITIONS:
-        raise KeyError(
-            f'adapter.position: unknown position {name!r}; allowed: '
-            f'{list(POSITIONS) + list(POSITION_ALIASES)}')
-    return name
+def resolve_position(name: str, kind: str = 'sub_block',
+                     key: str = 'position') -> str:
+    """The full name of position ``name`` for an adapter of ``kind``;
+    ``key`` is the config key that gave it (for the error)."""
+    full = POSITION_ALIASES.get(name, name)
+    if POSITION_KINDS.get(full) != kind:
+        allowed = [p for p in POSITIONS if POSITION_KINDS[p] == kind]
+        allowed += [a for a, p in POSITION_ALIASES.items() if p in allowed]
+        raise KeyError(f'adapter.{key}: unknown position {name!r}; '
+                       f'allowed: {allowed}')
+    return full
 
 
 class SubBlockAdapters:
-    """Forward hooks that run the adapters placed on one sub-module."""
+    """Forward hooks that run the token adapters placed on one sub-module.
+
+    ``placed`` maps each mode ('parallel', 'sequential', 'post') to its
+    adapters."""
 
     def __init__(self, spec: SubBlockSpec, module: nn.Module,
-                 grid: TokenGrid, parallel: Sequence[nn.Module],
-                 sequential: Sequence[nn.Module]):
+                 grid: TokenGrid, placed: Mapping[str, Sequence[nn.Module]]):
         self.spec = spec
         self.grid = grid
-        self.parallel = list(parallel)
-        self.sequential = list(sequential)
+        self.parallel = list(placed['parallel'])
+        self.sequential = list(placed['sequential'])
+        self.post = list(placed['post'])
         self.drop_path = getattr(module, spec.drop_path)
         # Sequential adapters need the branch alone. A sub-module that adds
         # the residual itself is handed zeros instead, and the residual is
         # added back after the adapters.
         self.swap_residual = bool(self.sequential) and bool(
             spec.residual_kwarg)
+        # Post adapters need the stream after the residual add; a sub-module
+        # that does not receive the residual leaves it to the block, so it
+        # is read where the sub-block's norm reads it.
+        self.residual_from_norm = bool(self.post) and not spec.residual_kwarg
         self._inputs = None
         self._residual = None
 
-    def attach(self, module: nn.Module) -> None:
+    def attach(self, module: nn.Module, norm: Optional[nn.Module]) -> None:
+        if self.residual_from_norm:
+            norm.register_forward_pre_hook(self.before_norm)
         module.register_forward_pre_hook(self.before, with_kwargs=True)
         module.register_forward_hook(self.after, with_kwargs=True)
+
+    def before_norm(self, norm, args):
+        self._residual = args[0]
 
     def before(self, module, args, kwargs):
         self._inputs = args[0]
@@ -153,28 +221,97 @@ class SubBlockAdapters:
             if adapter.parallel_drop_path:
                 delta = self.drop_path(delta)
             output = output + delta
+        if self.post:
+            stream = (output if self.spec.residual_kwarg else
+                      self._residual + output)
+            for adapter in self.post:
+                delta = adapter(stream, hw_shape, prefix)
+                stream = stream + delta
+                output = output + delta
         self._inputs = self._residual = None
         return output
+
+
+class LinearAdapters:
+    """A forward hook adding the deltas of Linear adapters to the output of
+    one Linear layer, each to its slice (``adapter.host``)."""
+
+    def __init__(self, adapters: Sequence[nn.Module]):
+        self.adapters = list(adapters)
+        self.slices = adapters[0].host.count
+
+    def attach(self, linear: nn.Module) -> None:
+        linear.register_forward_hook(self.after)
+
+    def after(self, linear, args, output):
+        x = args[0]
+        if self.slices == 1:
+            for adapter in self.adapters:
+                output = output + adapter(x)
+            return output
+        # One concatenation for all slices, instead of one padded full-width
+        # delta per adapter.
+        parts = list(output.chunk(self.slices, dim=-1))
+        for adapter in self.adapters:
+            index = adapter.host.index
+            parts[index] = parts[index] + adapter(x)
+        return torch.cat(parts, dim=-1)
+
+
+class BlockPrompts:
+    """Hooks on a block that insert a prompt adapter's tokens after the
+    prefix tokens of its input and remove them from its output."""
+
+    def __init__(self, adapter: nn.Module, grid: TokenGrid):
+        self.adapter = adapter
+        self.grid = grid
+
+    def attach(self, block: nn.Module) -> None:
+        block.register_forward_pre_hook(self.before)
+        block.register_forward_hook(self.after)
+
+    def before(self, block, args):
+        tokens = self.adapter.insert(args[0], self.grid.num_prefix_tokens)
+        return (tokens, *args[1:])
+
+    def after(self, block, args, output):
+        return self.adapter.remove(output, self.grid.num_prefix_tokens)
 
 
 def check_placement(adapter_type: type, position: str, spec: BlockSpec,
                     family: str) -> None:
     """Fail early for a placement this block family cannot provide."""
-    sub, mode = position.split('_')
-    if (mode == 'parallel' and adapter_type.parallel_reads == 'residual'
-            and not spec.sub_block(sub).residual_kwarg):
-        raise ValueError(
-            f'adapter.position={position!r}: {adapter_type.__name__} in '
-            f'parallel reads the residual stream, which the {sub} sub-module '
-            f'of {family} blocks does not receive; use '
-            f"'{sub}_sequential' or an 'mlp_*' position")
+    key = f'adapter.{adapter_type.position_key}={position!r}'
+    kind = POSITION_KINDS[position]
+    if kind == 'linear':
+        role = LINEAR_POSITIONS[position][0]
+        if role not in spec.attn.linears:
+            raise ValueError(
+                f'{key}: {adapter_type.__name__} adds to the output of the '
+                f'attention\'s {role!r} nn.Linear, which {family} blocks do '
+                f'not have: {spec.attn.note or "no such layer is listed"}')
+    elif kind == 'block':
+        if not spec.takes_extra_tokens:
+            raise ValueError(
+                f'adapter.type={adapter_type.__name__!r}: its prompt tokens '
+                f'join the token sequence of every block, which needs a '
+                f'plain ViT (PEFTVisionTransformer); {family} blocks attend '
+                f'within windows of the token grid, where extra tokens have '
+                f'no place')
+    else:
+        sub, mode = position.split('_')
+        if (mode == 'parallel' and adapter_type.parallel_reads == 'residual'
+                and not spec.sub_block(sub).residual_kwarg):
+            raise ValueError(
+                f'adapter.position={position!r}: {adapter_type.__name__} in '
+                f'parallel reads the residual stream, which the {sub} '
+                f'sub-module of {family} blocks does not receive; use '
+                f"'{sub}_sequential' or an 'mlp_*' position")
 
 
-def inject_block(block: nn.Module, spec: BlockSpec,
-                 adapters: Dict[str, nn.Module], grid: TokenGrid) -> None:
-    """Register ``adapters`` (position -> module) in ``block`` and hook them
-    into its sub-modules. ``grid`` supplies (H, W) and the prefix count."""
-    block.add_module(ADAPTERS_ATTR, nn.ModuleDict(adapters))
+def _inject_token_adapters(block: nn.Module, spec: BlockSpec,
+                           adapters: Dict[str, nn.Module],
+                           grid: TokenGrid) -> None:
     if spec.grid_arg is not None:
         grid.index = spec.grid_arg
         getattr(block, spec.attn.module).register_forward_pre_hook(
@@ -184,12 +321,42 @@ def inject_block(block: nn.Module, spec: BlockSpec,
         for position, adapter in adapters.items():
             if position.startswith(sub + '_'):
                 placed[position.split('_')[1]].append(adapter)
-        if not placed['parallel'] and not placed['sequential']:
+        if not any(placed.values()):
             continue
         sub_spec = spec.sub_block(sub)
         module = getattr(block, sub_spec.module)
-        SubBlockAdapters(sub_spec, module, grid, placed['parallel'],
-                         placed['sequential']).attach(module)
+        norm = getattr(block, sub_spec.norm) if sub_spec.norm else None
+        SubBlockAdapters(sub_spec, module, grid, placed).attach(module, norm)
+
+
+def _inject_linear_adapters(block: nn.Module, spec: BlockSpec,
+                            adapters: Dict[str, nn.Module]) -> None:
+    by_linear: Dict[str, List[nn.Module]] = {}
+    for position, adapter in adapters.items():
+        role, index, count = LINEAR_POSITIONS[position]
+        path = f'{spec.attn.module}.{spec.attn.linears[role]}'
+        # The adapter keeps where it adds, so that it can be merged into
+        # that weight (mmpeft.adapters.lora.merge_lora).
+        adapter.host = LinearSlice(path, index, count)
+        by_linear.setdefault(path, []).append(adapter)
+    for path, placed in by_linear.items():
+        LinearAdapters(placed).attach(block.get_submodule(path))
+
+
+def inject_block(block: nn.Module, spec: BlockSpec,
+                 adapters: Dict[str, nn.Module], grid: TokenGrid) -> None:
+    """Register ``adapters`` (position -> module) in ``block`` and hook them
+    into its modules. ``grid`` supplies (H, W) and the prefix count."""
+    block.add_module(ADAPTERS_ATTR, nn.ModuleDict(adapters))
+    by_kind = {kind: {} for kind in ('sub_block', 'linear', 'block')}
+    for position, adapter in adapters.items():
+        by_kind[POSITION_KINDS[position]][position] = adapter
+    if by_kind['sub_block']:
+        _inject_token_adapters(block, spec, by_kind['sub_block'], grid)
+    if by_kind['linear']:
+        _inject_linear_adapters(block, spec, by_kind['linear'])
+    for adapter in by_kind['block'].values():
+        BlockPrompts(adapter, grid).attach(block)
 
 
 def adapter_param_names(module: nn.Module) -> List[str]:

@@ -5,23 +5,32 @@
 adapters through :mod:`mmpeft.models.injection`, and decides at
 construction, before any distributed wrapper exists, what trains:
 
-    tuning='peft'    adapters + ``extra_trainable`` patterns (default)
-    tuning='full'    full fine-tuning: the upstream flags, nothing frozen
-    tuning='frozen'  nothing in the backbone trains (a head-only baseline)
+    tuning='peft'     adapters + ``extra_trainable`` patterns (default)
+    tuning='bitfit'   + every bias of the backbone (BitFit)
+    tuning='norm'     + every norm layer's weight and bias (LN-tune)
+    tuning='partial'  + the last ``partial_blocks`` blocks (Partial-k)
+    tuning='full'     full fine-tuning: the upstream flags, nothing frozen
+    tuning='frozen'   nothing in the backbone trains (a head-only baseline)
+
+The three selective modes train their selection on top of the adapters (if
+any) and the ``extra_trainable`` patterns, like 'peft'.
 """
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.utils.dl_utils import is_norm
 
 from ...checkpoint.state import describe_base
 from ..builder import build_block_adapters, parse_adapter_cfg
 from ..injection import (BlockSpec, TokenGrid, adapter_param_names,
                          check_placement, inject_block)
 
-TUNING_MODES = ('peft', 'full', 'frozen')
+# Modes that train a selection of the backbone (next to the adapters).
+SELECTIVE_MODES = ('peft', 'bitfit', 'norm', 'partial')
+TUNING_MODES = SELECTIVE_MODES + ('full', 'frozen')
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,9 @@ class PEFTBackboneMixin:
             ``dict(last=N)``. 'all' skips blocks in ``frozen_stages``.
         extra_trainable (Sequence[str]): regular expressions; backbone
             parameters whose name matches one also train (e.g. 'norm').
-        tuning (str): 'peft', 'full' or 'frozen' (see module docstring).
+        tuning (str): one of ``TUNING_MODES`` (see module docstring).
+        partial_blocks (int, optional): k of ``tuning='partial'``: the last
+            k blocks (in global block order) train.
     """
     peft_spec: BackboneSpec = None
 
@@ -98,10 +109,13 @@ class PEFTBackboneMixin:
                  adapter_blocks='all',
                  extra_trainable: Sequence[str] = (),
                  tuning: str = 'peft',
+                 partial_blocks: Optional[int] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self._check_tuning(tuning, adapter, extra_trainable)
+        self._check_partial_blocks(tuning, partial_blocks)
         self.tuning = tuning
+        self.partial_blocks = partial_blocks
         if adapter is not None:
             self._inject(adapter, adapter_blocks)
         elif adapter_blocks != 'all':
@@ -123,14 +137,29 @@ class PEFTBackboneMixin:
             raise ValueError("tuning='frozen' trains nothing in the "
                              'backbone: remove the adapter or use '
                              "tuning='peft'")
-        if tuning != 'peft' and extra_trainable:
-            raise ValueError(f'extra_trainable only applies to '
-                             f"tuning='peft', not {tuning!r}")
+        if tuning not in SELECTIVE_MODES and extra_trainable:
+            raise ValueError(f'extra_trainable only applies to tuning in '
+                             f'{list(SELECTIVE_MODES)}, not {tuning!r}')
         if tuning == 'peft' and adapter is None and not extra_trainable:
             raise ValueError("tuning='peft' with no adapter and no "
                              'extra_trainable trains nothing in the backbone;'
                              " set an adapter, or tuning='frozen' for the "
                              'frozen baseline')
+
+    def _check_partial_blocks(self, tuning, partial_blocks) -> None:
+        if tuning != 'partial':
+            if partial_blocks is not None:
+                raise ValueError(f"partial_blocks only applies to "
+                                 f"tuning='partial', not {tuning!r}")
+            return
+        num_blocks = len(self.peft_spec.blocks(self))
+        if (not isinstance(partial_blocks, int)
+                or isinstance(partial_blocks, bool)
+                or not 1 <= partial_blocks <= num_blocks):
+            raise ValueError(
+                f"tuning='partial' needs partial_blocks, the number of last "
+                f'blocks to train: an integer in [1, {num_blocks}], got '
+                f'{partial_blocks!r}')
 
     def _inject(self, adapter_cfg: dict, adapter_blocks) -> None:
         spec = self.peft_spec
@@ -162,23 +191,36 @@ class PEFTBackboneMixin:
             grid = shared_grid or TokenGrid(spec.num_prefix_tokens(self))
             inject_block(block, spec.block, adapters, grid)
 
+    def _selected_by_mode(self) -> List[nn.Parameter]:
+        """The backbone parameters the tuning mode trains (adapters apart)."""
+        if self.tuning == 'bitfit':
+            return [p for n, p in self.named_parameters()
+                    if n.rsplit('.', 1)[-1] == 'bias']
+        if self.tuning == 'norm':
+            return [p for m in self.modules() if is_norm(m)
+                    for p in m.parameters(recurse=False)]
+        if self.tuning == 'partial':
+            last = self.peft_spec.blocks(self)[-self.partial_blocks:]
+            return [p for _, block in last for p in block.parameters()]
+        return []
+
     def _set_trainable(self, patterns: Sequence[str]) -> None:
-        if self.tuning == 'peft':
+        if self.tuning != 'full':
             adapter_names = set(adapter_param_names(self))
+            selected = {id(p) for p in self._selected_by_mode()}
             compiled = [re.compile(p) for p in patterns]
             matched = {p.pattern: False for p in compiled}
             for name, param in self.named_parameters():
                 hits = [p.pattern for p in compiled if p.search(name)]
                 for hit in hits:
                     matched[hit] = True
-                param.requires_grad = name in adapter_names or bool(hits)
+                param.requires_grad = (name in adapter_names
+                                       or id(param) in selected
+                                       or bool(hits))
             unmatched = [p for p, hit in matched.items() if not hit]
             if unmatched:
                 raise ValueError(f'extra_trainable: {unmatched} match no '
                                  f'parameter of {type(self).__name__}')
-        elif self.tuning == 'frozen':
-            for param in self.parameters():
-                param.requires_grad = False
         # Upstream Swin applies frozen_stages in train(), after DDP has
         # wrapped the model; DDP rejects flags that change then, so apply
         # them now, from the value at which upstream freezes anything.

@@ -32,16 +32,26 @@ def vit_blocks(model):
 # hw_shape) returns the drop-pathed branch, FFN(x, identity=...) adds it.
 SWIN = BackboneSpec(
     block=BlockSpec(
-        attn=SubBlockSpec('attn', drop_path='drop'),
-        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity'),
+        attn=SubBlockSpec('attn', drop_path='drop', norm='norm1',
+                          linears=dict(qkv='w_msa.qkv', proj='w_msa.proj')),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity',
+                         norm='norm2'),
         grid_arg=1),
     blocks=swin_blocks)
 
 # mmseg: attn(LN1 x, identity=x) and ffn(LN2 x, identity=x) both add x.
 SEG_VIT = BackboneSpec(
     block=BlockSpec(
-        attn=SubBlockSpec('attn', 'dropout_layer', residual_kwarg='identity'),
-        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity')),
+        attn=SubBlockSpec(
+            'attn', 'dropout_layer', residual_kwarg='identity', norm='norm1',
+            note="mmseg's ViT attention is torch's nn.MultiheadAttention, "
+            'which multiplies by its fused in_proj_weight and out_proj '
+            'weight directly and calls no nn.Linear that a hook could '
+            'see; use mmpretrain.PEFTVisionTransformer (or '
+            'PEFTSwinTransformer), whose attention has them'),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity',
+                         norm='norm2'),
+        takes_extra_tokens=True),
     blocks=vit_blocks,
     num_prefix_tokens=lambda model: 1 if model.with_cls_token else 0,
     patch_embed='patch_embed')
@@ -49,8 +59,11 @@ SEG_VIT = BackboneSpec(
 # mmpretrain: x + attn(ln1 x), then ffn(ln2 x, identity=x).
 CLS_VIT = BackboneSpec(
     block=BlockSpec(
-        attn=SubBlockSpec('attn', 'out_drop'),
-        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity')),
+        attn=SubBlockSpec('attn', 'out_drop', norm='ln1',
+                          linears=dict(qkv='qkv', proj='proj')),
+        mlp=SubBlockSpec('ffn', 'dropout_layer', residual_kwarg='identity',
+                         norm='ln2'),
+        takes_extra_tokens=True),
     blocks=vit_blocks,
     num_prefix_tokens=lambda model: model.num_extra_tokens,
     patch_embed='patch_embed',
