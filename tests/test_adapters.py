@@ -1,11 +1,16 @@
-"""The adapter modules on their own: init, shapes, grids, iCoN."""
+"""The adapter modules on their own: init, shapes, grids, iCoN, Mona's
+folded convolutions, LoRA's delta and VPT's prompts."""
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
-from mmpeft.adapters import ADAPTERS, AdaptFormer, Convpass, iConFormer
+from mmpeft.adapters import (ADAPTERS, AdaptFormer, Convpass, HoulsbyAdapter,
+                             LoRA, Mona, VPTDeep, iConFormer)
 from mmpeft.adapters.base import merge_tokens, split_tokens
 
-ALL = [AdaptFormer, Convpass, iConFormer]
+ALL = [AdaptFormer, Convpass, iConFormer, HoulsbyAdapter, Mona]
 
 
 def randomize(module, std=0.2):
@@ -15,8 +20,8 @@ def randomize(module, std=0.2):
     return module
 
 
-def test_registry_holds_the_three_core_adapters():
-    for cls in ALL:
+def test_registry_holds_every_method():
+    for cls in ALL + [LoRA, VPTDeep]:
         assert ADAPTERS.get(cls.__name__) is cls
 
 
@@ -137,3 +142,77 @@ def test_iconformer_option_errors():
         iConFormer(16, pool='median')
     with pytest.raises(ValueError, match='activation'):
         iConFormer(16, act='tanhh')
+
+
+def test_houlsby_parameter_count_formula():
+    c, d = 768, 64
+    adapter = HoulsbyAdapter(c, bottleneck=d)
+    assert sum(p.numel() for p in adapter.parameters()) == 2 * c * d + d + c
+    assert isinstance(HoulsbyAdapter(8, act='relu').act, torch.nn.ReLU)
+
+
+def mona_reference(adapter, x, hw_shape, num_prefix_tokens):
+    """Mona as the authors' code computes it: three depthwise convolutions,
+    their mean plus a skip, a 1x1 projector plus a skip; prefix tokens as
+    1x1 maps, each on its own."""
+    op = adapter.conv
+
+    def multi_scale(grid):
+        grid = grid + sum(conv(grid) for conv in op.convs) / 3.0
+        return grid + op.projector(grid)
+
+    u = adapter.norm(x) * adapter.gamma + x * adapter.gamma_x
+    prefix, grid = split_tokens(adapter.down(u), hw_shape, num_prefix_tokens)
+    batch, tokens, channels = prefix.shape
+    prefix = multi_scale(prefix.reshape(-1, channels, 1, 1)).reshape(
+        batch, tokens, channels)
+    z = merge_tokens(prefix, multi_scale(grid))
+    return adapter.up(F.gelu(z)) * adapter.scale
+
+
+@pytest.mark.parametrize('hw,prefix', [((4, 4), 0), ((3, 5), 1), ((1, 2), 1),
+                                       ((9, 7), 0)])
+def test_mona_folded_convolutions_match_the_authors_form(hw, prefix):
+    adapter = randomize(Mona(24, bottleneck=8)).eval()
+    x = torch.randn(2, prefix + hw[0] * hw[1], 24)
+    expected = mona_reference(adapter, x, hw, prefix)
+    assert torch.allclose(adapter(x, hw, prefix), expected, atol=1e-5)
+
+
+def test_mona_init_and_parameter_count_formula():
+    c, d = 768, 64
+    adapter = Mona(c, bottleneck=d)
+    assert torch.all(adapter.gamma == 1e-6) and torch.all(adapter.gamma_x == 1)
+    assert sum(p.numel() for p in adapter.parameters()) == \
+        2 * c * d + 5 * c + d * d + 88 * d
+    # The authors' init leaves Up non-zero: no identity start.
+    assert Mona(c, zero_init=False).up.weight.abs().sum() > 0
+
+
+def test_lora_init_delta_and_dropout():
+    lora = LoRA(16, rank=4, alpha=2.0)
+    assert torch.count_nonzero(lora.lora_B) == 0
+    bound = 1 / math.sqrt(16)  # kaiming_uniform(a=sqrt(5)) on 16 inputs
+    assert 0 < lora.lora_A.abs().max() <= bound
+    assert lora.scaling == 0.5
+    randomize(lora)
+    x = torch.randn(3, 5, 16)
+    assert torch.allclose(lora(x), x @ lora.delta_weight().t(), atol=1e-6)
+    assert sum(p.numel() for p in lora.parameters()) == 2 * 4 * 16
+    dropping = LoRA(16, rank=4, dropout=0.5).train()
+    randomize(dropping)
+    assert not torch.allclose(dropping(x), x @ dropping.delta_weight().t())
+
+
+def test_vpt_prompts_go_after_the_prefix_and_come_out_again():
+    vpt = VPTDeep(8, num_tokens=3, patch_size=4)
+    bound = math.sqrt(6.0 / (3 * 4 * 4 + 8))
+    assert vpt.prompts.abs().max() <= bound
+    x = torch.randn(2, 1 + 6, 8)
+    inserted = vpt.insert(x, 1)
+    assert inserted.shape == (2, 1 + 3 + 6, 8)
+    assert torch.equal(inserted[:, 0], x[:, 0])
+    assert torch.equal(inserted[1, 1:4], vpt.prompts)
+    assert torch.equal(inserted[:, 4:], x[:, 1:])
+    assert torch.equal(vpt.remove(inserted, 1), x)
+    assert torch.equal(vpt.remove(vpt.insert(x, 0), 0), x)

@@ -87,6 +87,42 @@ def test_export_merges_base_and_adapters(trained, tmp_path, monkeypatch):
         assert torch.equal(exported[key], expected[key]), key
 
 
+def test_export_merge_lora_writes_the_model_without_lora(tmp_path,
+                                                       monkeypatch):
+    from mmengine.runner import Runner
+    from toy_runner import HOOK, runner_cfg, save_plain_vit
+    base = tmp_path / 'base.pth'
+    save_plain_vit(base)
+    lora = dict(peft_backbone_cfg(base), adapter=dict(type='LoRA', rank=2))
+    runner = Runner.from_cfg(runner_cfg(tmp_path / 'work', 2, backbone=lora,
+                                        custom_hooks=HOOK))
+    runner.train()
+    config = tmp_path / 'lora_config.py'
+    config.write_text(
+        "custom_imports = dict(imports=['toy_runner'])\n"
+        "default_scope = 'mmpretrain'\n"
+        f"model = {dict(type='TinyPEFTRegressor', backbone=lora)!r}\n")
+    out = tmp_path / 'merged.pth'
+    monkeypatch.setattr(sys, 'argv', [
+        'export_model.py', str(config), str(tmp_path / 'work' / 'iter_2.pth'),
+        str(out), '--merge-lora'])
+    runpy.run_path(os.path.join(ROOT, 'tools', 'export_model.py'),
+                   run_name='__main__')
+    exported = torch.load(out)
+    # Loads, strictly, into the same model without the adapter.
+    no_lora = toy_config(base)
+    no_lora.model.backbone = dict(tuning='frozen')
+    plain = init_peft_model(no_lora, str(out))
+    assert '.adapters.' not in ''.join(exported['state_dict'])
+    assert exported['meta']['peft']['lora_merged'] is True
+    x = torch.randn(2, 3, 32, 32)
+    target = torch.zeros(2, 16)
+    with torch.no_grad():
+        expected = runner.model.eval()(x, target)[0]['error']
+        assert torch.allclose(plain(x, target)[0]['error'], expected,
+                              atol=1e-5)
+
+
 def test_shared_backbone_switches_tasks(tmp_path):
     base, work_a, _ = train_toy(tmp_path, seed=0)
     _, work_b, _ = train_toy(tmp_path, seed=1)

@@ -6,20 +6,13 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 from tiny_models import (ADAPTER_CFGS, BACKBONES, UNSUPPORTED, as_list,
-                         build_peft, build_plain, supported)
+                         build_peft, build_plain, input_for, max_diff,
+                         randomize_adapters, supported)
 
 from mmpeft.models.injection import adapter_param_names
 
 CASES = [(b, a) for b in BACKBONES for a in ADAPTER_CFGS if supported(b, a)]
 WITH_CP = [b for b in BACKBONES if b != 'mmpretrain-vit']  # no with_cp there
-
-
-def input_for(backbone, non_square=False):
-    if 'swin' in backbone:
-        shape = (96, 160) if non_square else (64, 64)
-    else:
-        shape = (32, 48) if non_square else (32, 32)
-    return torch.randn(2, 3, *shape)
 
 
 def paired(backbone, adapter_name, **overrides):
@@ -31,18 +24,6 @@ def paired(backbone, adapter_name, **overrides):
     assert not result.unexpected_keys
     assert sorted(result.missing_keys) == sorted(adapter_param_names(peft))
     return plain, peft
-
-
-def randomize_adapters(model, std=0.1):
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name in adapter_param_names(model):
-                param.normal_(0, std)
-
-
-def max_diff(a, b):
-    return max((x - y).abs().max().item()
-               for x, y in zip(as_list(a), as_list(b)))
 
 
 @pytest.mark.parametrize('backbone,adapter', CASES)

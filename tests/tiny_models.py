@@ -4,11 +4,13 @@ Each entry gives the registry to build from, the wrapper's and the plain
 upstream type, and small architecture options. Swin uses window 3 so that
 grids are padded; ViTs keep their class token.
 """
+import torch
 from mmdet.registry import MODELS as DET_MODELS
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 import mmpeft  # noqa: F401 (registers the wrappers)
+from mmpeft.models.injection import adapter_param_names
 
 SWIN_SEG = dict(
     pretrain_img_size=64, embed_dims=16, depths=(2, 2, 2, 2),
@@ -79,3 +81,23 @@ def as_list(outputs):
     for out in outputs:
         flat.extend(as_list(out) if isinstance(out, (list, tuple)) else [out])
     return flat
+
+
+def input_for(backbone, non_square=False):
+    if 'swin' in backbone:
+        shape = (96, 160) if non_square else (64, 64)
+    else:
+        shape = (32, 48) if non_square else (32, 32)
+    return torch.randn(2, 3, *shape)
+
+
+def randomize_adapters(model, std=0.1):
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in adapter_param_names(model):
+                param.normal_(0, std)
+
+
+def max_diff(a, b):
+    return max((x - y).abs().max().item()
+               for x, y in zip(as_list(a), as_list(b)))
