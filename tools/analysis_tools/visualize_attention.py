@@ -37,9 +37,9 @@ import mmpeft  # noqa: F401 (registers the wrappers)
 from mmpeft.adapters.base import is_adapter_key
 from mmpeft.analysis.attention_rollout import (HEAD_FUSIONS, READOUTS,
                                                attention_rollout, upsample_map)
+from mmpeft.models.backbones import WRAPPER_OPTIONS
 from mmpeft.models.converters import load_state_dict_file
 
-WRAPPER_OPTIONS = ('adapter', 'adapter_blocks', 'extra_trainable', 'tuning')
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 GAP = 4  # white pixels between panels

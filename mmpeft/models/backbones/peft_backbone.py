@@ -31,6 +31,9 @@ from ..injection import (BlockSpec, TokenGrid, adapter_param_names,
 # Modes that train a selection of the backbone (next to the adapters).
 SELECTIVE_MODES = ('peft', 'bitfit', 'norm', 'partial')
 TUNING_MODES = SELECTIVE_MODES + ('full', 'frozen')
+# The keyword arguments the mixin adds to the upstream backbone's own.
+WRAPPER_OPTIONS = ('adapter', 'adapter_blocks', 'extra_trainable', 'tuning',
+                   'partial_blocks')
 
 
 @dataclass(frozen=True)
