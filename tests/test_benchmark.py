@@ -178,7 +178,7 @@ def test_amp_on_cpu_is_bfloat16_autocast(tool, tiny_config):
 
 def test_bad_method_names_fail_before_measuring(tool, tiny_config):
     with pytest.raises(ValueError, match='unknown method'):
-        tool.main([tiny_config, '--methods', 'full,lora'])
+        tool.main([tiny_config, '--methods', 'full,dora'])
     with pytest.raises(ValueError, match='@lastN'):
         tool.main([tiny_config, '--methods', 'adaptformer@first3'])
     with pytest.raises(ValueError, match='adapter methods only'):

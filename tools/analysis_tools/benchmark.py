@@ -58,7 +58,6 @@ from mmengine.logging import MMLogger
 BASE_METHODS = ('full', 'floor', 'head')
 DEFAULT_METHODS = 'full,floor,head,adaptformer,convpass,iconformer'
 ALIASES = {'frozen': 'head'}
-WRAPPER_KEYS = ('adapter', 'adapter_blocks', 'extra_trainable', 'tuning')
 MB = 2**20
 TIMED = ('train_step_s', 'infer_b1_ms', 'infer_bN_ms', 'adapters_train_ms',
          'adapters_infer_b1_ms', 'adapters_infer_bN_ms')
@@ -113,8 +112,9 @@ def method_model_cfg(cfg: Config, method: dict, shape,
     preprocessor = model.get('data_preprocessor') or {}
     if 'size' in preprocessor and preprocessor['size'] is not None:
         preprocessor['size'] = tuple(shape)  # pad to the measured shape
+    from mmpeft.models.backbones import WRAPPER_OPTIONS
     backbone = model['backbone']
-    for key in WRAPPER_KEYS:
+    for key in WRAPPER_OPTIONS:  # each method sets its own
         backbone.pop(key, None)
     if not backbone['type'].startswith('PEFT'):
         backbone['type'] = 'PEFT' + backbone['type']
