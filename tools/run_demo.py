@@ -4,15 +4,17 @@
 2. Pretrains a tiny Swin + UPerNet by full training on the source task
    (cached in work_dirs/demo; reused while config and data are unchanged).
 3. Fine-tunes on the target segmentation task with full fine-tuning, a
-   frozen backbone, AdaptFormer, Convpass and iConFormer, all from that
-   checkpoint, through tools/train.py and tools/test.py.
+   frozen backbone, AdaptFormer, Convpass and iConFormer (``--methods
+   all`` adds LoRA, the Houlsby adapter, Mona, BitFit, LN-tune and
+   Partial-1), all from that checkpoint, through tools/train.py and
+   tools/test.py.
 4. Runs one short instance-segmentation and one depth fine-tuning with
    iConFormer.
 5. Prints and writes work_dirs/demo/results.md: method, trainable
    parameters (% of backbone), mIoU, training time; the other two tasks'
    metrics; the wall time of each stage.
 
-The seven fine-tuning runs of steps 3 and 4 are independent: ``--jobs`` of
+The fine-tuning runs of steps 3 and 4 are independent: ``--jobs`` of
 them (default 2) run at once, each with its share of the CPU cores as
 threads. Tiny models use a second thread poorly, so two one-thread runs side
 by side finish sooner than two-thread runs in turn. A run's training time
@@ -44,7 +46,16 @@ SEG_METHODS = {
     'AdaptFormer': 'adaptformer_swin-t_upernet_demo-target-64x64.py',
     'Convpass': 'convpass_swin-t_upernet_demo-target-64x64.py',
     'iConFormer': 'iconformer_swin-t_upernet_demo-target-64x64.py',
+    'LoRA': 'lora_swin-t_upernet_demo-target-64x64.py',
+    'Houlsby adapter': 'houlsby_swin-t_upernet_demo-target-64x64.py',
+    'Mona': 'mona_swin-t_upernet_demo-target-64x64.py',
+    'BitFit': 'bitfit_swin-t_upernet_demo-target-64x64.py',
+    'LN-tune': 'ln-tune_swin-t_upernet_demo-target-64x64.py',
+    'Partial-1': 'partial-1_swin-t_upernet_demo-target-64x64.py',
 }
+# The default study: the two baselines and the three core adapters, within
+# the demo's 10-minute budget on 2 cores; '--methods all' adds the others.
+CORE_METHODS = list(SEG_METHODS)[:5]
 EXTRA_TASKS = {
     'instance segmentation (iConFormer)':
     ('iconformer_swin-t_mask-rcnn_demo-coco-target-64x64.py',
@@ -58,8 +69,11 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
     parser.add_argument('--data', default=osp.join('data', 'demo'))
-    parser.add_argument('--methods', nargs='+', default=list(SEG_METHODS),
-                        choices=list(SEG_METHODS), metavar='METHOD')
+    parser.add_argument(
+        '--methods', nargs='+', default=CORE_METHODS,
+        choices=list(SEG_METHODS) + ['all'], metavar='METHOD',
+        help=f'segmentation study methods, or all; one of '
+        f'{list(SEG_METHODS)} (default: the first five)')
     parser.add_argument('--skip-extra', action='store_true',
                         help='skip the instance-segmentation and depth runs')
     parser.add_argument('--force-pretrain', action='store_true')
@@ -68,6 +82,8 @@ def parse_args():
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    if 'all' in args.methods:
+        args.methods = list(SEG_METHODS)
     return args
 
 

@@ -35,6 +35,13 @@ demo_model_iconformer = dict(
     backbone=dict(
         demo_model['backbone'],
         adapter=dict(bottleneck=16, generator_hidden=16)))
+# The other PEFT methods (configs/{lora,houlsby,mona}), scaled alike; the
+# tuning modes (bitfit, ln-tune, partial) need no change of size.
+demo_model_lora = dict(
+    demo_model,
+    backbone=dict(demo_model['backbone'], adapter=dict(rank=4, alpha=4)))
+demo_model_houlsby = demo_model_adaptformer
+demo_model_mona = demo_model_adaptformer
 # Pretraining: the same network trained fully from scratch.
 demo_model_pretrain = dict(
     demo_model,
@@ -97,7 +104,7 @@ demo_pretrain_lr = 1e-3
 demo_full_lr = 2e-4
 demo_peft_lr = 1e-3
 
-demo_iters = 200
+demo_iters = 300
 demo_train_cfg = dict(type='IterBasedTrainLoop', max_iters=demo_iters,
                       val_interval=demo_iters)
 demo_param_scheduler = [
@@ -111,7 +118,7 @@ demo_default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=demo_iters, max_keep_ckpts=1,
                     backend_args=dict(backend='atomic_local')))
 
-demo_pretrain_iters = 400
+demo_pretrain_iters = 1000
 demo_pretrain_train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=demo_pretrain_iters,
     val_interval=demo_pretrain_iters)
