@@ -6,8 +6,9 @@
 3. Fine-tunes on the target segmentation task with full fine-tuning, a
    frozen backbone, AdaptFormer, Convpass and iConFormer (``--methods
    all`` adds LoRA, the Houlsby adapter, Mona, BitFit, LN-tune and
-   Partial-1), all from that checkpoint, through tools/train.py and
-   tools/test.py.
+   Partial-1, and VPT-deep with its frozen baseline on a tiny ViT
+   pretrained the same way), all from that checkpoint, through
+   tools/train.py and tools/test.py.
 4. Runs one short instance-segmentation and one depth fine-tuning with
    iConFormer.
 5. Prints and writes work_dirs/demo/results.md: method, trainable
@@ -38,8 +39,15 @@ import mmpeft  # noqa: F401 (allowlists mmengine checkpoints for torch.load)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join('configs', 'demo')
-PRETRAIN_CONFIG = osp.join(DEMO, 'pretrain_swin-t_upernet_demo-source-64x64.py')
-PRETRAINED = osp.join('work_dirs', 'demo', 'pretrain_swin-t_source.pth')
+# Each backbone family of the demo: its pretraining config and the file its
+# fine-tuning configs load (their init_cfg checkpoint).
+PRETRAINING = {
+    'swin-t': (osp.join(DEMO, 'pretrain_swin-t_upernet_demo-source-64x64.py'),
+               osp.join('work_dirs', 'demo', 'pretrain_swin-t_source.pth')),
+    'vit-tiny': (osp.join(DEMO,
+                          'pretrain_vit-tiny_upernet_demo-source-64x64.py'),
+                 osp.join('work_dirs', 'demo', 'pretrain_vit_source.pth')),
+}
 SEG_METHODS = {
     'full fine-tuning': 'full_swin-t_upernet_demo-target-64x64.py',
     'frozen backbone': 'frozen_swin-t_upernet_demo-target-64x64.py',
@@ -52,6 +60,9 @@ SEG_METHODS = {
     'BitFit': 'bitfit_swin-t_upernet_demo-target-64x64.py',
     'LN-tune': 'ln-tune_swin-t_upernet_demo-target-64x64.py',
     'Partial-1': 'partial-1_swin-t_upernet_demo-target-64x64.py',
+    # VPT-deep needs a plain ViT: a tiny ViT pretrained like the Swin.
+    'frozen tiny ViT': 'frozen_vit-tiny_upernet_demo-target-64x64.py',
+    'VPT-deep (tiny ViT)': 'vpt_vit-tiny_upernet_demo-target-64x64.py',
 }
 # The default study: the two baselines and the three core adapters, within
 # the demo's 10-minute budget on 2 cores; '--methods all' adds the others.
@@ -133,20 +144,35 @@ def fingerprint(config_path, data_root):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def pretrain(args):
-    stamp_file = PRETRAINED + '.json'
-    stamp = fingerprint(PRETRAIN_CONFIG, osp.join(args.data, 'seg_source'))
-    if (not args.force_pretrain and osp.isfile(PRETRAINED)
+def backbone_of(config_name):
+    """The PRETRAINING key of a demo config ('..._<backbone>_upernet_...')."""
+    return config_name.split('_')[1]
+
+
+def pretrain(args, backbone):
+    """Pretrain ``backbone`` on the source task unless a checkpoint of the
+    same config and data is cached; returns the seconds spent."""
+    config, pretrained = PRETRAINING[backbone]
+    stamp_file = pretrained + '.json'
+    stamp = fingerprint(config, osp.join(args.data, 'seg_source'))
+    if (not args.force_pretrain and osp.isfile(pretrained)
             and osp.isfile(stamp_file)):
         with open(stamp_file) as f:
             if json.load(f).get('fingerprint') == stamp:
-                print(f'reusing the pretrained backbone {PRETRAINED}')
+                print(f'reusing the pretrained backbone {pretrained}')
                 return 0.0
-    work_dir = osp.join(args.work_dir, 'pretrain')
+    work_dir = osp.join(args.work_dir, f'pretrain_{backbone}')
     shutil.rmtree(work_dir, ignore_errors=True)
-    checkpoint, seconds = train(PRETRAIN_CONFIG, work_dir, os.cpu_count())
-    weights = torch.load(checkpoint, map_location='cpu')['state_dict']
-    torch.save(dict(state_dict=weights), PRETRAINED)
+    checkpoint, seconds = train(config, work_dir, os.cpu_count())
+    # The backbone's weights under its own names: mmseg's ViT, unlike its
+    # Swin, does not strip a 'backbone.' prefix when it loads them.
+    state = torch.load(checkpoint, map_location='cpu')['state_dict']
+    weights = {
+        key[len('backbone.'):]: value
+        for key, value in state.items() if key.startswith('backbone.')
+    }
+    os.makedirs(osp.dirname(pretrained), exist_ok=True)
+    torch.save(dict(state_dict=weights), pretrained)
     with open(stamp_file, 'w') as f:
         json.dump(dict(fingerprint=stamp, source=checkpoint), f)
     return seconds
@@ -235,7 +261,10 @@ def main():
     generate_demo_data(args.data)
     stages['data'] = time.time() - start
     start = time.time()
-    pretrain(args)
+    backbones = sorted({backbone_of(SEG_METHODS[m]) for m in args.methods}
+                       | ({'swin-t'} if not args.skip_extra else set()))
+    for backbone in backbones:
+        pretrain(args, backbone)
     stages['pretraining (0 = reused)'] = time.time() - start
     start = time.time()
     seg_rows, extra_rows = fine_tuning_runs(args)
