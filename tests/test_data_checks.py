@@ -247,8 +247,10 @@ def train_cli(name, data, *options):
     return subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'train.py'),
          osp.join(DEMO, CONFIGS[name]), '--work-dir', str(data / 'work'),
-         '--cfg-options', f'train_dataloader.dataset.data_root='
-         f'{data / name}', 'model.backbone.init_cfg=None',
+         '--cfg-options',
+         *(f'{split}_dataloader.dataset.data_root={data / name}'
+           for split in ('train', 'val', 'test')),
+         'model.backbone.init_cfg=None',
          'train_cfg.max_iters=1', *options],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
 
