@@ -261,9 +261,10 @@ def main():
     generate_demo_data(args.data)
     stages['data'] = time.time() - start
     start = time.time()
-    backbones = sorted({backbone_of(SEG_METHODS[m]) for m in args.methods}
-                       | ({'swin-t'} if not args.skip_extra else set()))
-    for backbone in backbones:
+    configs = [SEG_METHODS[method] for method in args.methods]
+    if not args.skip_extra:
+        configs += [name for name, _ in EXTRA_TASKS.values()]
+    for backbone in sorted({backbone_of(name) for name in configs}):
         pretrain(args, backbone)
     stages['pretraining (0 = reused)'] = time.time() - start
     start = time.time()

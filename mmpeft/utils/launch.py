@@ -14,7 +14,7 @@ import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 from ..checkpoint.state import CheckpointError, load_error
 from ..datasets.checks import DataError
@@ -130,15 +130,14 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
     work dir is used instead. ``None`` when the work dir has no checkpoint
     (training then starts from the beginning, as upstream).
     """
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if named and osp.isfile(named):
-            return named
-        print_log(f'{pointer} names {named!r}, which is not a file; '
-                  f'looking for the newest checkpoint in {work_dir}',
-                  logger='current', level=logging.WARNING)
+    named = find_latest_checkpoint(work_dir)  # mmengine reads the pointer
+    if named and osp.isfile(named):
+        return named
+    if named is not None:
+        print_log(f'{osp.join(work_dir, "last_checkpoint")} names '
+                  f'{named!r}, which is not a file; looking for the newest '
+                  f'checkpoint in {work_dir}', logger='current',
+                  level=logging.WARNING)
     numbered = []
     if osp.isdir(work_dir):
         for name in os.listdir(work_dir):
