@@ -1,5 +1,7 @@
-"""The adapter modules on their own: init, shapes, grids, iCoN, Mona's
-folded convolutions, LoRA's delta and VPT's prompts."""
+"""The adapter modules on their own: init, shapes, grids, each bottleneck
+method against its formula, iCoN (generators, FilterNorm), Mona's folded
+convolutions, LoRA's delta and VPT's prompts."""
+import itertools
 import math
 
 import pytest
@@ -8,7 +10,8 @@ import torch.nn.functional as F
 
 from mmpeft.adapters import (ADAPTERS, AdaptFormer, Convpass, HoulsbyAdapter,
                              LoRA, Mona, VPTDeep, iConFormer)
-from mmpeft.adapters.base import merge_tokens, split_tokens
+from mmpeft.adapters.base import QuickGELU, merge_tokens, split_tokens
+from mmpeft.adapters.iconformer import FilterNorm
 
 ALL = [AdaptFormer, Convpass, iConFormer, HoulsbyAdapter, Mona]
 
@@ -72,6 +75,59 @@ def test_adaptformer_layernorm_options_and_learnable_scale():
         AdaptFormer(8, layernorm='both')
 
 
+@pytest.mark.parametrize('layernorm', ['none', 'in', 'out'])
+def test_adaptformer_matches_its_formula(layernorm):
+    adapter = randomize(AdaptFormer(16, bottleneck=4, scale=0.3,
+                                    layernorm=layernorm)).eval()
+    x = torch.randn(2, 9, 16)
+    inp = adapter.norm(x) if layernorm == 'in' else x
+    expected = 0.3 * adapter.up(torch.relu(adapter.down(inp)))
+    if layernorm == 'out':
+        expected = adapter.norm(expected)
+    assert torch.allclose(adapter(x, (3, 3)), expected, atol=1e-6)
+
+
+def test_houlsby_matches_its_formula_and_drops_out_in_training():
+    adapter = randomize(HoulsbyAdapter(16, bottleneck=4, scale=0.5,
+                                       dropout=0.5))
+    x = torch.randn(2, 9, 16)
+    expected = 0.5 * adapter.up(F.gelu(adapter.down(x)))
+    assert torch.allclose(adapter.eval()(x, (3, 3)), expected, atol=1e-6)
+    assert not torch.allclose(adapter.train()(x, (3, 3)), expected)
+
+
+def convpass_reference(adapter, x, hw_shape, num_prefix_tokens):
+    """Convpass as the authors' code computes it: the whole padded 3x3
+    convolution on the patch grid, and on the class token as a 1x1 map."""
+    act = QuickGELU()
+    hidden = act(adapter.down(x))
+    prefix, grid = split_tokens(hidden, hw_shape, num_prefix_tokens)
+    conv = adapter.conv
+    grid = F.conv2d(grid, conv.weight, conv.bias, padding=1)
+    batch, count, channels = prefix.shape
+    if count:
+        prefix = F.conv2d(prefix.reshape(batch * count, channels, 1, 1),
+                          conv.weight, conv.bias, padding=1).reshape(
+                              batch, count, channels)
+    hidden = act(merge_tokens(prefix, grid))
+    return adapter.up(hidden) * adapter.scale
+
+
+@pytest.mark.parametrize('hw,prefix', [((4, 4), 0), ((3, 5), 1)])
+def test_convpass_matches_its_formula(hw, prefix):
+    adapter = randomize(Convpass(16, bottleneck=4)).eval()
+    x = torch.randn(2, prefix + hw[0] * hw[1], 16)
+    expected = convpass_reference(adapter, x, hw, prefix)
+    assert torch.allclose(adapter(x, hw, prefix), expected, atol=1e-5)
+
+
+def test_bottleneck_option_errors():
+    with pytest.raises(ValueError, match='bottleneck must be an int'):
+        AdaptFormer(16, bottleneck=0)
+    with pytest.raises(ValueError, match='HoulsbyAdapter: bottleneck'):
+        HoulsbyAdapter(16, bottleneck=2.5)
+
+
 def test_convpass_identity_conv_init_and_class_token_as_1x1_map():
     adapter = Convpass(16, bottleneck=4).eval()
     centre = adapter.conv.weight[:, :, 1, 1]
@@ -116,23 +172,129 @@ def test_iconformer_batch_equals_one_sample_at_a_time(pool, static_path):
     assert torch.allclose(batched, single, atol=1e-5)
 
 
-def test_iconformer_dynamic_conv_matches_a_reference_loop():
-    """The grouped convolution is a per-sample, per-channel convolution."""
+def icon_reference_kernels(adapter, x_hat_grid):
+    """iCoN from its equations: pool the (B, d, H, W) map, generate, and
+    FilterNorm each kernel over its taps with the per-channel std / mean."""
+    icon = adapter.icon
+    z = x_hat_grid.mean(dim=(2, 3))
+    if icon.generator == 'mlp':
+        kernels = icon.fc2(torch.relu(icon.fc1(z)))
+    else:
+        kernels = icon.fc(z)
+    kernels = kernels.view(z.shape[0], icon.channels, 3, 3)
+    if icon.filter_norm is not None:
+        norm = icon.filter_norm
+        taps = kernels.flatten(2)
+        taps = (taps - taps.mean(-1, keepdim=True)) / (
+            taps.std(-1, keepdim=True) + norm.EPS)
+        kernels = (taps * norm.std[:, None] + norm.mean[:, None]).view_as(
+            kernels)
+    return kernels
+
+
+@pytest.mark.parametrize('generator,kernel_norm,static_path,prefix',
+                         [('mlp', None, False, 0), ('mlp', None, True, 1),
+                          ('conv1x1', None, False, 1),
+                          ('conv1x1', 'filter', False, 0),
+                          ('mlp', 'filter', True, 1)])
+def test_iconformer_matches_its_equations_by_a_reference_loop(
+        generator, kernel_norm, static_path, prefix):
+    """The grouped convolution is a per-sample, per-channel convolution of
+    the kernels iCoN's equations give; the class token a 1x1 map."""
     adapter = iConFormer(16, bottleneck=4, generator_hidden=4,
-                         static_path=False, act='relu').eval()
+                         generator=generator, kernel_norm=kernel_norm,
+                         static_path=static_path, act='relu').eval()
     randomize(adapter, 0.3)
-    x = torch.randn(2, 5 * 3, 16)
-    kernels = adapter.dynamic_kernels(x, (5, 3))
-    hidden = adapter.down(x).transpose(1, 2).reshape(2, 4, 5, 3)
-    expected = torch.zeros_like(hidden)
+    x = torch.randn(2, prefix + 5 * 3, 16)
+    x_hat = adapter.down(x)
+    cls_token, grid = split_tokens(x_hat, (5, 3), prefix)
+    kernels = icon_reference_kernels(adapter, grid)
+    assert torch.allclose(adapter.dynamic_kernels(x, (5, 3), prefix),
+                          kernels, atol=1e-5)
+    y_grid, y_cls = torch.zeros_like(grid), torch.zeros_like(cls_token)
     for b in range(2):
         for c in range(4):
-            expected[b, c] = torch.nn.functional.conv2d(
-                hidden[b, c][None, None], kernels[b, c][None, None],
-                padding=1)[0, 0]
-    tokens = expected.flatten(2).transpose(1, 2)
-    reference = adapter.up(torch.relu(tokens)) * adapter.scale
-    assert torch.allclose(adapter(x, (5, 3)), reference, atol=1e-5)
+            kernel = kernels[b, c][None, None]
+            y_grid[b, c] = F.conv2d(grid[b, c][None, None], kernel,
+                                    padding=1)[0, 0]
+            for p in range(prefix):
+                y_cls[b, p, c] = F.conv2d(cls_token[b, p, c].view(1, 1, 1, 1),
+                                          kernel, padding=1).squeeze()
+    y = merge_tokens(y_cls, y_grid)
+    if static_path:
+        y = y + x_hat
+    reference = adapter.up(torch.relu(y)) * adapter.scale
+    assert torch.allclose(adapter(x, (5, 3), prefix), reference, atol=1e-5)
+
+
+OPTION_COMBOS = list(itertools.product(['mlp', 'conv1x1'], [None, 'filter'],
+                                       [True, False],
+                                       ['avg', 'max', 'avgmax', 'grid']))
+
+
+@pytest.mark.parametrize('generator,kernel_norm,static_path,pool',
+                         OPTION_COMBOS)
+def test_iconformer_is_exactly_zero_at_init_for_every_option(
+        generator, kernel_norm, static_path, pool):
+    adapter = ADAPTERS.build(
+        dict(type='iConFormer', embed_dims=16, bottleneck=4,
+             generator=generator, kernel_norm=kernel_norm,
+             static_path=static_path, pool=pool))
+    x = torch.randn(3, 1 + 4 * 5, 16)
+    out = adapter.eval()(x, (4, 5), 1)
+    assert out.shape == x.shape and torch.count_nonzero(out) == 0
+    # ... and not because iCoN is dead: its kernels differ between inputs.
+    kernels = adapter.dynamic_kernels(x, (4, 5), 1)
+    assert (kernels[0] - kernels[1]).abs().max() > 1e-4
+
+
+def test_filter_norm_gives_each_channel_its_mean_and_std():
+    norm = FilterNorm(5, 3)
+    assert torch.allclose(norm.std, torch.full((5, ), math.sqrt(2) / 3))
+    assert torch.count_nonzero(norm.mean) == 0
+    with torch.no_grad():
+        norm.std.copy_(torch.tensor([0.5, 1.0, 2.0, 0.1, 3.0]))
+        norm.mean.copy_(torch.tensor([0.0, -1.0, 0.25, 4.0, 1.5]))
+    raw = torch.randn(4, 5, 3, 3) * 7 + 3
+    out = norm(raw)
+    taps = out.flatten(2)
+    assert torch.allclose(taps.mean(-1), norm.mean.expand(4, 5), atol=1e-5)
+    assert torch.allclose(taps.std(-1), norm.std.expand(4, 5), atol=1e-4)
+    # The shape of each kernel is kept: an affine map of the raw taps.
+    corr = torch.corrcoef(torch.stack([raw[2, 3].flatten(),
+                                       out[2, 3].flatten()]))[0, 1]
+    assert corr > 0.9999
+
+
+def test_iconformer_filter_norm_kernels_have_the_stated_mean_and_std():
+    adapter = iConFormer(16, bottleneck=4, generator='conv1x1',
+                         kernel_norm='filter', static_path=False)
+    randomize(adapter, 0.5)
+    kernels = adapter.dynamic_kernels(torch.randn(3, 12, 16), (3, 4))
+    norm = adapter.icon.filter_norm
+    taps = kernels.flatten(2)
+    assert torch.allclose(taps.mean(-1), norm.mean.expand(3, 4), atol=1e-5)
+    # A negative learned std flips the kernel; its spread is |std_c|.
+    assert torch.allclose(taps.std(-1), norm.std.abs().expand(3, 4),
+                          atol=1e-4)
+
+
+def test_iconformer_generator_and_filter_norm_parameter_counts():
+    c, d, k = 768, 64, 3
+    bottleneck = (c * d + d) + (d * c + c)
+
+    def count(**options):
+        return sum(p.numel() for p in iConFormer(c, **options).parameters())
+
+    assert count() == bottleneck + (d * 32 + 32) + (32 * d * k * k + d * k * k)
+    dtf = bottleneck + (d * d * k * k + d * k * k)
+    assert count(generator='conv1x1') == dtf
+    assert count(generator='conv1x1', kernel_norm='filter') == dtf + 2 * d
+    assert count(generator='conv1x1') - bottleneck == 37_440
+    keys = iConFormer(c, generator='conv1x1', kernel_norm='filter'
+                      ).state_dict()
+    assert {'icon.fc.weight', 'icon.filter_norm.std',
+            'icon.filter_norm.mean'} <= set(keys)
 
 
 def test_iconformer_option_errors():
@@ -142,6 +304,16 @@ def test_iconformer_option_errors():
         iConFormer(16, pool='median')
     with pytest.raises(ValueError, match='activation'):
         iConFormer(16, act='tanhh')
+    with pytest.raises(ValueError, match="generator='rnn'"):
+        iConFormer(16, generator='rnn')
+    with pytest.raises(ValueError, match="kernel_norm='batch'"):
+        iConFormer(16, kernel_norm='batch')
+    with pytest.raises(ValueError, match='kernel_size >= 3'):
+        iConFormer(16, kernel_size=1, kernel_norm='filter')
+    with pytest.raises(ValueError, match='generator_hidden'):
+        iConFormer(16, generator_hidden=0)
+    # The hidden width only concerns the two-layer generator.
+    assert iConFormer(16, generator='conv1x1', generator_hidden=0)
 
 
 def test_houlsby_parameter_count_formula():

@@ -16,16 +16,15 @@ weight zero, so A(x) = 0 at step 0. An optional LayerNorm on the adapter
 input ('in') or output ('out') exists in the authors' code; their runs use
 none. Parameters per adapter: 2*C*d + d + C.
 """
-import math
-
 import torch.nn as nn
 
-from .base import ADAPTERS, Adapter
+from .base import ADAPTERS
+from .bottleneck import BottleneckAdapter
 
 
 @ADAPTERS.register_module()
-class AdaptFormer(Adapter):
-    """Bottleneck adapter.
+class AdaptFormer(BottleneckAdapter):
+    """Bottleneck adapter (ReLU, kaiming Down).
 
     Args:
         embed_dims (int): Token channels C.
@@ -47,30 +46,24 @@ class AdaptFormer(Adapter):
                  learnable_scale: bool = False,
                  dropout: float = 0.1,
                  layernorm: str = 'none'):
-        super().__init__(embed_dims, scale, learnable_scale)
         if layernorm not in self.LAYERNORM_OPTIONS:
             raise ValueError(f'AdaptFormer: layernorm={layernorm!r}; choose '
                              f'one of {self.LAYERNORM_OPTIONS}')
+        super().__init__(embed_dims, bottleneck, act='relu', dropout=dropout,
+                         scale=scale, learnable_scale=learnable_scale)
         self.layernorm = layernorm
         self.norm = nn.LayerNorm(embed_dims) if layernorm != 'none' else None
-        self.down = nn.Linear(embed_dims, bottleneck)
-        self.act = nn.ReLU()
-        self.drop = nn.Dropout(dropout)
-        self.up = nn.Linear(bottleneck, embed_dims)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        super().reset_parameters()
         if self.norm is not None:
             self.norm.reset_parameters()
 
     def forward(self, x, hw_shape, num_prefix_tokens=0):
         if self.layernorm == 'in':
             x = self.norm(x)
-        out = self.up(self.drop(self.act(self.down(x)))) * self.scale
+        out = super().forward(x, hw_shape, num_prefix_tokens)
         if self.layernorm == 'out':
             out = self.norm(out)
         return out

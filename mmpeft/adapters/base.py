@@ -119,15 +119,21 @@ class Adapter(nn.Module):
         raise NotImplementedError
 
 
-def split_tokens(x: torch.Tensor, hw_shape: Tuple[int, int],
-                 num_prefix_tokens: int):
-    """(B, P + H*W, C) tokens -> (B, P, C) prefix and (B, C, H, W) map."""
-    batch, num_tokens, channels = x.shape
+def check_grid_tokens(num_tokens: int, hw_shape: Tuple[int, int],
+                      num_prefix_tokens: int) -> None:
     height, width = hw_shape
     if num_tokens != num_prefix_tokens + height * width:
         raise ValueError(
             f'{num_tokens} tokens do not match a {height}x{width} grid with '
             f'{num_prefix_tokens} prefix tokens')
+
+
+def split_tokens(x: torch.Tensor, hw_shape: Tuple[int, int],
+                 num_prefix_tokens: int):
+    """(B, P + H*W, C) tokens -> (B, P, C) prefix and (B, C, H, W) map."""
+    batch, num_tokens, channels = x.shape
+    height, width = hw_shape
+    check_grid_tokens(num_tokens, hw_shape, num_prefix_tokens)
     prefix = x[:, :num_prefix_tokens]
     grid = x[:, num_prefix_tokens:].transpose(1, 2).reshape(
         batch, channels, height, width)

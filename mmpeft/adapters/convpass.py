@@ -21,12 +21,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .base import ADAPTERS, Adapter, QuickGELU, merge_tokens, split_tokens
+from .base import ADAPTERS, merge_tokens, split_tokens
+from .bottleneck import BottleneckAdapter
 
 
 @ADAPTERS.register_module()
-class Convpass(Adapter):
-    """Convolutional bypass.
+class Convpass(BottleneckAdapter):
+    """Convolutional bypass: the bottleneck with act-conv-act between Down
+    and Dropout (xavier Down).
 
     Args:
         embed_dims (int): Token channels C.
@@ -48,21 +50,18 @@ class Convpass(Adapter):
                  learnable_scale: bool = False,
                  dropout: float = 0.1,
                  conv_init: str = 'identity'):
-        super().__init__(embed_dims, scale, learnable_scale)
         if conv_init not in self.CONV_INITS:
             raise ValueError(f'Convpass: conv_init={conv_init!r}; choose one '
                              f'of {self.CONV_INITS}')
+        super().__init__(embed_dims, bottleneck, act='quick_gelu',
+                         dropout=dropout, scale=scale,
+                         learnable_scale=learnable_scale, down_init='xavier')
         self.conv_init = conv_init
-        self.down = nn.Linear(embed_dims, bottleneck)
         self.conv = nn.Conv2d(bottleneck, bottleneck, 3, padding=1)
-        self.act = QuickGELU()
-        self.drop = nn.Dropout(dropout)
-        self.up = nn.Linear(bottleneck, embed_dims)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.down.weight)
-        nn.init.zeros_(self.down.bias)
+        super().reset_parameters()
         if self.conv_init == 'identity':
             nn.init.zeros_(self.conv.weight)
             with torch.no_grad():
@@ -71,15 +70,12 @@ class Convpass(Adapter):
         else:
             nn.init.xavier_uniform_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
 
-    def forward(self, x, hw_shape, num_prefix_tokens=0):
-        hidden = self.act(self.down(x))
-        prefix, grid = split_tokens(hidden, hw_shape, num_prefix_tokens)
+    def mix(self, hidden, hw_shape, num_prefix_tokens):
+        prefix, grid = split_tokens(self.act(hidden), hw_shape,
+                                    num_prefix_tokens)
         grid = self.conv(grid)
         # A 1x1 map under a padded 3x3 conv only meets the centre tap.
         prefix = F.linear(prefix, self.conv.weight[:, :, 1, 1],
                           self.conv.bias)
-        hidden = self.drop(self.act(merge_tokens(prefix, grid)))
-        return self.up(hidden) * self.scale
+        return self.act(merge_tokens(prefix, grid))

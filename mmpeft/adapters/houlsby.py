@@ -13,15 +13,12 @@ adapter outputs exactly 0 at init (the paper draws small near-zero weights
 for a near-identity start; a zero Up makes it exact). Parameters per
 adapter: 2*C*d + d + C, two per block.
 """
-import math
-
-import torch.nn as nn
-
-from .base import ADAPTERS, Adapter, build_activation
+from .base import ADAPTERS
+from .bottleneck import BottleneckAdapter
 
 
 @ADAPTERS.register_module()
-class HoulsbyAdapter(Adapter):
+class HoulsbyAdapter(BottleneckAdapter):
     """Bottleneck adapter with a skip, after attention and after the MLP.
 
     Args:
@@ -44,18 +41,6 @@ class HoulsbyAdapter(Adapter):
                  dropout: float = 0.0,
                  scale: float = 1.0,
                  learnable_scale: bool = False):
-        super().__init__(embed_dims, scale, learnable_scale)
-        self.down = nn.Linear(embed_dims, bottleneck)
-        self.act = build_activation(act)
-        self.drop = nn.Dropout(dropout)
-        self.up = nn.Linear(bottleneck, embed_dims)
+        super().__init__(embed_dims, bottleneck, act=act, dropout=dropout,
+                         scale=scale, learnable_scale=learnable_scale)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, x, hw_shape, num_prefix_tokens=0):
-        return self.up(self.drop(self.act(self.down(x)))) * self.scale
