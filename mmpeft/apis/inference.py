@@ -31,7 +31,8 @@ def build_from_config(config: Union[str, Config, dict]) -> nn.Module:
 def init_peft_model(config: Union[str, Config, dict],
                     checkpoint: Optional[str] = None) -> nn.Module:
     """Build, load the base backbone weights from ``init_cfg``, then the
-    checkpoint (full or adapter-only, checked against the model)."""
+    checkpoint (full or adapter-only, .pth or .safetensors, checked against
+    the model)."""
     model = build_from_config(config)
     model.backbone.init_weights()
     if checkpoint is not None:

@@ -2,7 +2,8 @@
 
     tasks = SharedBackboneTasks()
     tasks.add('ade', 'configs/...ade20k.py', 'ade_adapters.pth')
-    tasks.add('cityscapes', 'configs/...cityscapes.py', 'city_adapters.pth')
+    tasks.add('cityscapes', 'configs/...cityscapes.py',
+              'city_adapters.safetensors')   # .pth or .safetensors
     model = tasks.use('ade')          # ADE20K head, ADE20K adapters
     model = tasks.use('cityscapes')   # same backbone object, other adapters
 

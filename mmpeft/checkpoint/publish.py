@@ -3,10 +3,8 @@
 import os
 import os.path as osp
 import re
-import tempfile
 
-import torch
-
+from .files import atomic_save
 from .state import file_sha256, keep_trained, load_checkpoint_file
 
 HASH_SUFFIX = re.compile(r'-([0-9a-f]{8})\.pth$')
@@ -30,22 +28,6 @@ def strip_training_state(checkpoint: dict, adapter_only: bool) -> dict:
         state = keep_trained(state, peft['trained_backbone_keys'])
         meta['peft'] = dict(peft, adapter_only=True)
     return dict(state_dict=state, meta=meta)
-
-
-def atomic_save(obj, path: str) -> None:
-    """torch.save through a temporary file in the same folder, then rename:
-    an interrupted save never leaves a truncated file under ``path``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def publish(in_file: str, out_file: str, adapter_only: bool = False) -> str:

@@ -16,6 +16,8 @@ import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
 from ..adapters.base import is_adapter_key
+from .files import CheckpointError
+from .safetensors_file import is_safetensors, load_safetensors
 
 BACKBONE_PREFIX = 'backbone.'
 
@@ -89,10 +91,6 @@ def keep_trained(state_dict: Dict[str, torch.Tensor],
         if not k.startswith(BACKBONE_PREFIX) or k in trained)
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used, with a message naming the file."""
-
-
 def load_error(path: str, error: Exception) -> CheckpointError:
     """One line naming the file for a checkpoint that cannot be loaded."""
     text = str(error)
@@ -114,7 +112,11 @@ def load_error(path: str, error: Exception) -> CheckpointError:
 
 
 def load_checkpoint_file(path: str) -> dict:
-    """Weights-only load with a one-line error naming the file."""
+    """Weights-only load (a .pth, or a .safetensors file as
+    ``dict(state_dict=..., meta=...)``) with a one-line error naming the
+    file."""
+    if is_safetensors(path):
+        return load_safetensors(path)
     try:
         return torch.load(path, map_location='cpu')
     except Exception as error:  # missing, truncated, corrupted or unsafe

@@ -16,6 +16,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..checkpoint.safetensors_file import is_safetensors
 from ..checkpoint.state import CheckpointError, load_error
 from ..datasets.checks import DataError
 from ..models.backbones import check_adapter_hosts
@@ -154,6 +155,10 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
     (``'auto'``) from :func:`latest_checkpoint` of the work dir."""
     if resume is None:
         return
+    if is_safetensors(resume):
+        raise ValueError(f'--resume {resume}: a .safetensors file holds '
+                         f'weights only, no optimizer or schedule to resume; '
+                         f'start from it with load_from={resume!r}')
     if resume == 'auto':
         resume = latest_checkpoint(cfg.work_dir)
         if resume is None:
