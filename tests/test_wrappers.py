@@ -5,14 +5,13 @@ import copy
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from tiny_models import (ADAPTER_CFGS, BACKBONES, UNSUPPORTED, as_list,
-                         build_peft, build_plain, input_for, max_diff,
-                         randomize_adapters, supported)
+from tiny_models import (ADAPTER_CFGS, BACKBONES, UNSUPPORTED, WITH_CP,
+                         as_list, build_peft, build_plain, input_for,
+                         max_diff, randomize_adapters, supported)
 
 from mmpeft.models.injection import adapter_param_names
 
 CASES = [(b, a) for b in BACKBONES for a in ADAPTER_CFGS if supported(b, a)]
-WITH_CP = [b for b in BACKBONES if b != 'mmpretrain-vit']  # no with_cp there
 
 
 def paired(backbone, adapter_name, **overrides):
@@ -208,9 +207,6 @@ BAD_CONFIGS = [
     (dict(adapter=dict(type='AdaptFormer', bottlenek=8)), KeyError,
      r"adapter.bottlenek: not an option of AdaptFormer \(did you mean "
      r"'bottleneck'\?\)"),
-    (dict(adapter=dict(type='AdaptFormer', bottleneck=4,
-                      position='attn_parallel')),
-     ValueError, r'reads the residual stream'),
     (dict(tuning='half'), ValueError,
      r"tuning: unknown mode 'half'; allowed: \['peft', 'bitfit', 'norm', "
      r"'partial', 'full', 'frozen'\]"),
@@ -230,8 +226,9 @@ BAD_CONFIGS = [
     (dict(adapter=dict(type='LoRA', position='q')), KeyError,
      r"adapter.position: not an option of LoRA.*'targets', 'type'"),
     (dict(adapter=dict(type='VPTDeep')), ValueError,
-     r"adapter.type='VPTDeep': .*needs a plain ViT \(PEFTVisionTransformer"
-     r'\); SegPEFTSwinTransformer blocks attend within windows'),
+     r"adapter.type='VPTDeep': its prompt tokens join the token sequence of "
+     r'every block, which SegPEFTSwinTransformer blocks cannot provide: Swin '
+     r'attends within \(shifted\) windows'),
     (dict(tuning='partial'), ValueError,
      r"tuning='partial' needs partial_blocks.*in \[1, 8\], got None"),
     (dict(tuning='partial', partial_blocks=9), ValueError,

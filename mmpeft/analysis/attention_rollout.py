@@ -96,6 +96,9 @@ def with_residual(attn: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------
 # recomputing attention probabilities in hooks
+#
+# The backbone table (``BackboneSpec.attention``) names one of these kinds.
+ATTENTION_KINDS = ('fused_qkv', 'torch_mha', 'rope_qkv', 'shifted_window')
 
 
 def _softmax_attention(q, k, scale, bias=None):
@@ -118,6 +121,22 @@ def qkv_attention(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if scale is None:
         scale = qkv.shape[-1]**-0.5
     return _softmax_attention(qkv[0], qkv[1], scale)
+
+
+def rope_qkv_attention(module: nn.Module, x: torch.Tensor,
+                       patch_resolution) -> torch.Tensor:
+    """Probabilities of EVA-02's ``AttentionWithRoPE``: q and k of the grid
+    tokens rotated by their position, as its forward does."""
+    B, N, _ = x.shape
+    qkv = module.qkv(x).reshape(B, N, 3, module.num_heads, -1)
+    q, k, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    prefix = 1 if module.with_cls_token else 0
+    if module.rope:
+        q = torch.cat((q[:, :, :prefix],
+                       module.rope(q[:, :, prefix:], patch_resolution)), -2)
+        k = torch.cat((k[:, :, :prefix],
+                       module.rope(k[:, :, prefix:], patch_resolution)), -2)
+    return _softmax_attention(q, k, module.scale)
 
 
 def torch_mha_attention(module: nn.MultiheadAttention, query: torch.Tensor,
@@ -174,21 +193,11 @@ def _call_arg(args, kwargs, index, name):
     return kwargs.get(name)
 
 
-def is_swin(backbone: nn.Module) -> bool:
-    return hasattr(backbone, 'stages') and all(
-        hasattr(block.attn, 'w_msa') for stage in backbone.stages
-        for block in stage.blocks)
-
-
-def is_vit(backbone: nn.Module) -> bool:
-    return hasattr(backbone, 'layers') and hasattr(backbone, 'patch_embed')
-
-
-def num_prefix_tokens(backbone: nn.Module) -> int:
-    """Tokens in front of the patch grid inside the blocks (class token)."""
-    if hasattr(backbone, 'num_extra_tokens'):  # mmpretrain
-        return backbone.num_extra_tokens
-    return 1 if getattr(backbone, 'with_cls_token', False) else 0  # mmseg
+def backbone_spec(backbone: nn.Module):
+    """The backbone's entry in mmpeft's table (which says how to recompute
+    its attention), for a wrapper or the upstream class it wraps."""
+    from ..models.backbones import spec_of
+    return spec_of(backbone)
 
 
 class AttentionRecorder:
@@ -201,13 +210,13 @@ class AttentionRecorder:
         if head_fusion not in HEAD_FUSIONS:
             raise ValueError(f'head_fusion must be one of {HEAD_FUSIONS}, '
                              f'got {head_fusion!r}')
-        if is_swin(backbone):
-            self.family = 'swin'
-        elif is_vit(backbone):
-            self.family = 'vit'
-        else:
-            raise TypeError(f'{type(backbone).__name__}: not a supported '
-                            f'ViT or Swin backbone')
+        spec = backbone_spec(backbone)
+        if spec.attention is None:
+            raise TypeError(f'{type(backbone).__name__}: no attention '
+                            f'rollout: {spec.no_rollout}')
+        self.spec = spec
+        self.family = ('swin' if spec.attention == 'shifted_window' else
+                       'vit')
         self.backbone = backbone
         self.head_fusion = head_fusion
         self.handles = []
@@ -231,6 +240,12 @@ class AttentionRecorder:
         attn = qkv_attention(module, x)
         self.records.append(fuse_heads(attn, self.head_fusion))
 
+    def _vit_rope_hook(self, module, args, kwargs, output):
+        x = _call_arg(args, kwargs, 0, 'x')
+        grid = _call_arg(args, kwargs, 1, 'patch_resolution')
+        attn = rope_qkv_attention(module, x, grid)
+        self.records.append(fuse_heads(attn, self.head_fusion))
+
     def _shift_window_hook(self, stage, module, args, kwargs):
         hw = _call_arg(args, kwargs, 1, 'hw_shape')
         self._pending = (stage, tuple(hw), module)
@@ -250,28 +265,27 @@ class AttentionRecorder:
 
     def __enter__(self):
         model, hook = self.backbone, self.handles.append
+        blocks = [(stage, getattr(block, self.spec.block.attn.module))
+                  for stage, block in self.spec.blocks(model)]
         if self.family == 'vit':
-            hook(model.patch_embed.register_forward_hook(self._grid_hook))
-            for layer in model.layers:
-                attn = layer.attn
-                if isinstance(getattr(attn, 'attn', None),
-                              nn.MultiheadAttention):
-                    hook(attn.attn.register_forward_hook(
-                        self._vit_mha_hook, with_kwargs=True))
-                elif hasattr(attn, 'qkv'):
-                    hook(attn.register_forward_hook(
-                        self._vit_qkv_hook, with_kwargs=True))
-                else:
-                    raise TypeError(f'unsupported ViT attention '
-                                    f'{type(attn).__name__}')
-        else:
-            for index, stage in enumerate(model.stages):
-                for block in stage.blocks:
-                    hook(block.attn.register_forward_pre_hook(
-                        partial(self._shift_window_hook, index),
-                        with_kwargs=True))
-                    hook(block.attn.w_msa.register_forward_hook(
-                        self._window_hook, with_kwargs=True))
+            hook(model.get_submodule(self.spec.patch_embed)
+                 .register_forward_hook(self._grid_hook))
+        for stage, attn in blocks:
+            if self.spec.attention == 'torch_mha':
+                hook(attn.attn.register_forward_hook(
+                    self._vit_mha_hook, with_kwargs=True))
+            elif self.spec.attention == 'fused_qkv':
+                hook(attn.register_forward_hook(self._vit_qkv_hook,
+                                                with_kwargs=True))
+            elif self.spec.attention == 'rope_qkv':
+                hook(attn.register_forward_hook(self._vit_rope_hook,
+                                                with_kwargs=True))
+            else:  # 'shifted_window'
+                hook(attn.register_forward_pre_hook(
+                    partial(self._shift_window_hook, stage),
+                    with_kwargs=True))
+                hook(attn.w_msa.register_forward_hook(
+                    self._window_hook, with_kwargs=True))
         self.records, self.grid = [], None
         return self
 
@@ -380,7 +394,7 @@ def attention_rollout(backbone: nn.Module,
         raise RuntimeError('no attention was recorded')
     if recorder.family == 'vit':
         return vit_rollout(recorder.records, recorder.grid,
-                           num_prefix_tokens(backbone), readout,
+                           recorder.spec.num_prefix_tokens(backbone), readout,
                            discard_ratio)
     return swin_rollout(recorder.records, first_stage, discard_ratio)
 

@@ -6,8 +6,9 @@ Every supported block follows the pre-norm pattern
     x <- x + MLP(LN2 x)           (MLP sub-block)
 
 and differs only in attribute names, in whether the sub-module adds the
-residual itself (through an ``identity=`` keyword), in how the token grid
-(H, W) reaches it and in where its attention keeps its Linear layers.
+residual itself (through an ``identity=`` keyword), in whether drop-path
+sits inside the sub-module or on the block, in how the token grid (H, W)
+reaches it and in where its attention keeps its Linear layers.
 :class:`BlockSpec` records those differences, so a new block family is one
 table entry (see ``mmpeft.models.backbones``), never a copy of its forward
 function.
@@ -18,7 +19,8 @@ the adapters live under ``<block>.adapters.<position>``. The hooks also run
 when the block's forward is recomputed under activation checkpointing.
 
 Positions of token adapters (``attaches_to='sub_block'``), for a sub-block
-with branch output ``b = DropPath(F(LN x))``:
+with branch ``b = DropPath(LayerScale(F(LN x)))`` (the branch the block adds
+to the stream; adapters are never multiplied by a layer scale):
 
     '<sub>_parallel':    x <- x + b + A(r)   r = LN x ('normed') or x
                                               ('residual'), per adapter class
@@ -29,8 +31,9 @@ with branch output ``b = DropPath(F(LN x))``:
 Positions of Linear adapters (``attaches_to='linear'``), on the attention's
 Linear layers named in :class:`SubBlockSpec` ``linears``:
 
-    'attn_q', 'attn_k', 'attn_v':  the q, k or v third of the fused qkv
-                                   projection's output (and weight rows)
+    'attn_q', 'attn_k', 'attn_v':  the q, k or v projection's output (and
+                                   weight rows): its own Linear, or a third
+                                   of a fused qkv
     'attn_proj':                   the output projection
 
 Position of prompt adapters (``attaches_to='block'``):
@@ -50,13 +53,13 @@ SUB_BLOCKS = ('attn', 'mlp')
 MODES = ('parallel', 'sequential', 'post')
 TOKEN_POSITIONS = tuple(f'{sub}_{mode}' for sub in SUB_BLOCKS
                         for mode in MODES)
-# position -> (Linear named in SubBlockSpec.linears, slice, slices): q, k and
-# v are the three thirds of one fused projection.
+# position -> the role of the attention's Linear layer it adds to; where a
+# role lives (its own layer, or a third of a fused qkv) is SubBlockSpec's.
 LINEAR_POSITIONS = {
-    'attn_q': ('qkv', 0, 3),
-    'attn_k': ('qkv', 1, 3),
-    'attn_v': ('qkv', 2, 3),
-    'attn_proj': ('proj', 0, 1),
+    'attn_q': 'q',
+    'attn_k': 'k',
+    'attn_v': 'v',
+    'attn_proj': 'proj',
 }
 BLOCK_POSITIONS = ('block_input', )
 POSITION_KINDS = {
@@ -78,29 +81,65 @@ POSITION_ALIASES = {
 
 
 @dataclass(frozen=True)
+class LinearRole:
+    """Where one role (q, k, v, proj) of an attention lives: ``path`` of an
+    nn.Linear relative to the attention module, and which of its ``count``
+    equal output slices (q, k, v are slices 0, 1, 2 of a fused qkv)."""
+    path: str
+    index: int = 0
+    count: int = 1
+
+
+def fused_qkv(qkv: str, proj: str) -> Dict[str, LinearRole]:
+    """The roles of an attention with one fused q/k/v projection."""
+    return dict(q=LinearRole(qkv, 0, 3), k=LinearRole(qkv, 1, 3),
+                v=LinearRole(qkv, 2, 3), proj=LinearRole(proj))
+
+
+def separate_qkv(q: str, k: str, v: str,
+                 proj: str) -> Dict[str, LinearRole]:
+    """The roles of an attention with one projection per q, k and v."""
+    return dict(q=LinearRole(q), k=LinearRole(k), v=LinearRole(v),
+                proj=LinearRole(proj))
+
+
+@dataclass(frozen=True)
 class SubBlockSpec:
     """How a block exposes one sub-block.
 
     Attributes:
         module: attribute name of the sub-module (attention or MLP).
-        drop_path: attribute of that sub-module holding its drop-path.
+        drop_path: path, relative to the block, of the drop-path applied to
+            this sub-block's branch: inside the sub-module
+            (``'ffn.dropout_layer'``, mmcv style) or the block's own
+            (``'drop_path'``, applied by the block to the sub-module's
+            output, maybe shared by both sub-blocks as in EVA-02).
+        norm: path of the norm that reads the residual stream entering the
+            sub-block (its input is the residual for the adapters that need
+            it when the sub-module does not receive it); its
+            ``normalized_shape`` gives the adapters' width.
         residual_kwarg: keyword through which the sub-module receives the
             residual stream and adds it to its output itself (mmcv's
             ``identity=``); None when the block adds the residual.
-        norm: attribute of the block holding the norm that reads the
-            residual stream entering the sub-block (read when the sub-module
-            does not receive that stream).
-        linears: Linear layers inside the sub-module, by role ('qkv' for
-            the fused q, k, v projection, 'proj' for the output projection),
-            as paths relative to the sub-module.
-        note: why a role is missing from ``linears``; quoted in errors.
+        layer_scale: path, relative to the block, of the layer scale on the
+            branch (None: no layer scale in this family). Adapters add
+            outside it: their output is not multiplied by it.
+        linears: the attention's Linear layers by role ('q', 'k', 'v',
+            'proj'); see :func:`fused_qkv` and :func:`separate_qkv`.
+        note: why roles are missing from ``linears``; quoted in errors.
     """
     module: str
     drop_path: str
+    norm: str
     residual_kwarg: Optional[str] = None
-    norm: Optional[str] = None
-    linears: Mapping[str, str] = field(default_factory=dict)
+    layer_scale: Optional[str] = None
+    linears: Mapping[str, LinearRole] = field(default_factory=dict)
     note: str = ''
+
+    @property
+    def drop_path_inside(self) -> bool:
+        """Whether the sub-module's output is already drop-pathed."""
+        return self.drop_path.startswith(self.module + '.')
 
 
 @dataclass(frozen=True)
@@ -114,14 +153,39 @@ class BlockSpec:
             (ViT, from its patch embedding).
         takes_extra_tokens: every token attends to the whole sequence (a
             plain ViT), so prompt tokens can join it.
+        refusals: position -> why this family cannot provide it, for the
+            positions whose requirement the rest of the spec does not meet
+            (quoted in the error).
     """
     attn: SubBlockSpec
     mlp: SubBlockSpec
     grid_arg: Optional[int] = None
     takes_extra_tokens: bool = False
+    refusals: Mapping[str, str] = field(default_factory=dict)
 
     def sub_block(self, name: str) -> SubBlockSpec:
         return getattr(self, name)
+
+    def embed_dims(self, block: nn.Module) -> int:
+        """The token channels of ``block``, read from its first norm."""
+        return block.get_submodule(self.attn.norm).normalized_shape[-1]
+
+    def why_not(self, position: str) -> Optional[str]:
+        """None when ``position`` exists in this family, else the reason."""
+        kind = POSITION_KINDS[position]
+        if kind == 'linear':
+            role = LINEAR_POSITIONS[position]
+            if role in self.attn.linears:
+                return None
+            return self.attn.note or f'its attention has no {role!r} Linear'
+        if kind == 'block' and not self.takes_extra_tokens:
+            return self.refusals.get(position, 'its attention has no place '
+                                     'for extra tokens')
+        return self.refusals.get(position)
+
+    def positions(self) -> Tuple[str, ...]:
+        """The positions adapters can take in this family."""
+        return tuple(p for p in POSITIONS if self.why_not(p) is None)
 
 
 class TokenGrid:
@@ -159,36 +223,50 @@ def resolve_position(name: str, kind: str = 'sub_block',
 
 
 class SubBlockAdapters:
-    """Forward hooks that run the token adapters placed on one sub-module.
+    """Forward hooks that run the token adapters placed on one sub-block.
 
     ``placed`` maps each mode ('parallel', 'sequential', 'post') to its
-    adapters."""
+    adapters. The adapters act on the branch as the block adds it, after
+    drop-path (and layer scale): on the sub-module's output when the
+    drop-path is inside it, else on the output of the block's drop-path
+    the call after the sub-module ran (:meth:`after_drop_path`).
+    """
 
-    def __init__(self, spec: SubBlockSpec, module: nn.Module,
+    def __init__(self, spec: SubBlockSpec, block: nn.Module,
                  grid: TokenGrid, placed: Mapping[str, Sequence[nn.Module]]):
         self.spec = spec
         self.grid = grid
         self.parallel = list(placed['parallel'])
         self.sequential = list(placed['sequential'])
         self.post = list(placed['post'])
-        self.drop_path = getattr(module, spec.drop_path)
+        self.module = getattr(block, spec.module)
+        self.drop_path = block.get_submodule(spec.drop_path)
+        self.norm = block.get_submodule(spec.norm)
         # Sequential adapters need the branch alone. A sub-module that adds
         # the residual itself is handed zeros instead, and the residual is
         # added back after the adapters.
         self.swap_residual = bool(self.sequential) and bool(
             spec.residual_kwarg)
-        # Post adapters need the stream after the residual add; a sub-module
-        # that does not receive the residual leaves it to the block, so it
-        # is read where the sub-block's norm reads it.
-        self.residual_from_norm = bool(self.post) and not spec.residual_kwarg
+        # Post adapters and parallel ones reading the residual need the
+        # stream entering the sub-block; a sub-module that does not receive
+        # it leaves the add to the block, so it is read where the
+        # sub-block's norm reads it.
+        needs_residual = bool(self.post) or any(
+            a.parallel_reads == 'residual' for a in self.parallel)
+        self.residual_from_norm = needs_residual and not spec.residual_kwarg
         self._inputs = None
         self._residual = None
+        self._armed = False
 
-    def attach(self, module: nn.Module, norm: Optional[nn.Module]) -> None:
+    def attach(self) -> None:
         if self.residual_from_norm:
-            norm.register_forward_pre_hook(self.before_norm)
-        module.register_forward_pre_hook(self.before, with_kwargs=True)
-        module.register_forward_hook(self.after, with_kwargs=True)
+            self.norm.register_forward_pre_hook(self.before_norm)
+        self.module.register_forward_pre_hook(self.before, with_kwargs=True)
+        if self.spec.drop_path_inside:
+            self.module.register_forward_hook(self.after, with_kwargs=True)
+        else:
+            self.module.register_forward_hook(self.arm)
+            self.drop_path.register_forward_hook(self.after_drop_path)
 
     def before_norm(self, norm, args):
         self._residual = args[0]
@@ -208,7 +286,25 @@ class SubBlockAdapters:
         kwargs[self.spec.residual_kwarg] = torch.zeros_like(self._residual)
         return args, kwargs
 
+    def arm(self, module, args, output):
+        # The block's next drop-path call is on this sub-module's branch
+        # (a drop-path shared by both sub-blocks serves the other one too).
+        self._armed = True
+
+    def after_drop_path(self, drop_path, args, output):
+        if not self._armed:
+            return None
+        # Disarmed first: a parallel adapter's delta goes through this same
+        # drop-path module below.
+        self._armed = False
+        return self.adapt(output)
+
     def after(self, module, args, kwargs, output):
+        return self.adapt(output)
+
+    def adapt(self, output):
+        """``output``: the drop-pathed branch, plus the residual when the
+        sub-module adds it."""
         hw_shape, prefix = self.grid.hw_shape, self.grid.num_prefix_tokens
         for adapter in self.sequential:
             output = output + adapter(output, hw_shape, prefix)
@@ -281,32 +377,22 @@ class BlockPrompts:
 def check_placement(adapter_type: type, position: str, spec: BlockSpec,
                     family: str) -> None:
     """Fail early for a placement this block family cannot provide."""
+    reason = spec.why_not(position)
+    if reason is None:
+        return
     key = f'adapter.{adapter_type.position_key}={position!r}'
     kind = POSITION_KINDS[position]
     if kind == 'linear':
-        role = LINEAR_POSITIONS[position][0]
-        if role not in spec.attn.linears:
-            raise ValueError(
-                f'{key}: {adapter_type.__name__} adds to the output of the '
-                f'attention\'s {role!r} nn.Linear, which {family} blocks do '
-                f'not have: {spec.attn.note or "no such layer is listed"}')
+        role = LINEAR_POSITIONS[position]
+        what = (f'{adapter_type.__name__} adds to the output of the '
+                f'attention\'s {role!r} nn.Linear')
     elif kind == 'block':
-        if not spec.takes_extra_tokens:
-            raise ValueError(
-                f'adapter.type={adapter_type.__name__!r}: its prompt tokens '
-                f'join the token sequence of every block, which needs a '
-                f'plain ViT (PEFTVisionTransformer); {family} blocks attend '
-                f'within windows of the token grid, where extra tokens have '
-                f'no place')
+        key = f'adapter.type={adapter_type.__name__!r}'
+        what = 'its prompt tokens join the token sequence of every block'
     else:
-        sub, mode = position.split('_')
-        if (mode == 'parallel' and adapter_type.parallel_reads == 'residual'
-                and not spec.sub_block(sub).residual_kwarg):
-            raise ValueError(
-                f'adapter.position={position!r}: {adapter_type.__name__} in '
-                f'parallel reads the residual stream, which the {sub} '
-                f'sub-module of {family} blocks does not receive; use '
-                f"'{sub}_sequential' or an 'mlp_*' position")
+        what = f'{adapter_type.__name__} cannot sit there'
+    raise ValueError(f'{key}: {what}, which {family} blocks cannot '
+                     f'provide: {reason}')
 
 
 def _inject_token_adapters(block: nn.Module, spec: BlockSpec,
@@ -321,23 +407,20 @@ def _inject_token_adapters(block: nn.Module, spec: BlockSpec,
         for position, adapter in adapters.items():
             if position.startswith(sub + '_'):
                 placed[position.split('_')[1]].append(adapter)
-        if not any(placed.values()):
-            continue
-        sub_spec = spec.sub_block(sub)
-        module = getattr(block, sub_spec.module)
-        norm = getattr(block, sub_spec.norm) if sub_spec.norm else None
-        SubBlockAdapters(sub_spec, module, grid, placed).attach(module, norm)
+        if any(placed.values()):
+            SubBlockAdapters(spec.sub_block(sub), block, grid,
+                             placed).attach()
 
 
 def _inject_linear_adapters(block: nn.Module, spec: BlockSpec,
                             adapters: Dict[str, nn.Module]) -> None:
     by_linear: Dict[str, List[nn.Module]] = {}
     for position, adapter in adapters.items():
-        role, index, count = LINEAR_POSITIONS[position]
-        path = f'{spec.attn.module}.{spec.attn.linears[role]}'
+        role = spec.attn.linears[LINEAR_POSITIONS[position]]
+        path = f'{spec.attn.module}.{role.path}'
         # The adapter keeps where it adds, so that it can be merged into
         # that weight (mmpeft.adapters.lora.merge_lora).
-        adapter.host = LinearSlice(path, index, count)
+        adapter.host = LinearSlice(path, role.index, role.count)
         by_linear.setdefault(path, []).append(adapter)
     for path, placed in by_linear.items():
         LinearAdapters(placed).attach(block.get_submodule(path))

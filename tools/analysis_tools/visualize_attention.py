@@ -37,7 +37,7 @@ import mmpeft  # noqa: F401 (registers the wrappers)
 from mmpeft.adapters.base import is_adapter_key
 from mmpeft.analysis.attention_rollout import (HEAD_FUSIONS, READOUTS,
                                                attention_rollout, upsample_map)
-from mmpeft.models.backbones import WRAPPER_OPTIONS
+from mmpeft.models.backbones import WRAPPER_OPTIONS, upstream_type_of
 from mmpeft.models.converters import load_state_dict_file
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -82,8 +82,10 @@ def backbone_configs(cfg: Config):
     adapted.pop('init_cfg', None)
     adapted.pop('pretrained', None)
     base = copy.deepcopy(adapted)
-    if base.type.startswith('PEFT'):
-        base.type = base.type[len('PEFT'):]
+    # Keeps a scope prefix: 'mmpretrain.PEFTVisionTransformer' in an mmdet
+    # config becomes 'mmpretrain.VisionTransformer'.
+    base.type = upstream_type_of(adapted.type, cfg.get('default_scope'))
+    if base.type != adapted.type:
         for key in WRAPPER_OPTIONS:
             base.pop(key, None)
     else:

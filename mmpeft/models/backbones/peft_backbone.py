@@ -23,17 +23,22 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.utils.dl_utils import is_norm
 
+from ...adapters.base import is_adapter_key
 from ...checkpoint.state import describe_base
 from ..builder import build_block_adapters, parse_adapter_cfg
+from ..frozen_dtype import (check_frozen_dtype, forward_in_frozen_dtype,
+                            store_frozen)
 from ..injection import (BlockSpec, TokenGrid, adapter_param_names,
                          check_placement, inject_block)
+from ..pretrained import upstream_reads_pretrained
+from ..side_path import inject_side_path, is_side_adapter
 
 # Modes that train a selection of the backbone (next to the adapters).
 SELECTIVE_MODES = ('peft', 'bitfit', 'norm', 'partial')
 TUNING_MODES = SELECTIVE_MODES + ('full', 'frozen')
 # The keyword arguments the mixin adds to the upstream backbone's own.
 WRAPPER_OPTIONS = ('adapter', 'adapter_blocks', 'extra_trainable', 'tuning',
-                   'partial_blocks')
+                   'partial_blocks', 'frozen_dtype')
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,29 @@ class BackboneSpec:
             calls ``_freeze_stages`` (Swin: 0 freezes the patch embedding;
             mmpretrain's ViT: only from 1, since its ``_freeze_stages``
             always freezes the embeddings).
+        attention: how ``mmpeft.analysis.attention_rollout`` recomputes the
+            attention of a block (one of its ``ATTENTION_KINDS``); None when
+            it cannot, with the reason in ``no_rollout``.
+        no_rollout: why attention rollout is not available.
+        pretrained_prefixes: the key prefixes upstream's ``init_weights``
+            reads from a pretrained file (mmdet's Swin: only
+            ``'backbone.'``); None: mmengine's ``PretrainedInit``, which
+            reads the ``prefix`` of the ``init_cfg`` ('' when unset). See
+            :mod:`mmpeft.models.pretrained`.
+        converts_pretrained: the upstream option that, when true, makes
+            ``init_weights`` convert the keys of an official release itself
+            (mmdet's Swin: ``convert_weights``); the file then goes to it
+            as it is.
     """
     block: BlockSpec
     blocks: Callable[[nn.Module], List[Tuple[int, nn.Module]]]
     num_prefix_tokens: Callable[[nn.Module], int] = lambda model: 0
     patch_embed: Union[str, None] = None
     freezes_from: int = 0
+    attention: Optional[str] = None
+    no_rollout: str = ''
+    pretrained_prefixes: Optional[Tuple[str, ...]] = None
+    converts_pretrained: Optional[str] = None
 
 
 def select_blocks(adapter_blocks, num_blocks: int) -> List[int]:
@@ -103,6 +125,9 @@ class PEFTBackboneMixin:
         tuning (str): one of ``TUNING_MODES`` (see module docstring).
         partial_blocks (int, optional): k of ``tuning='partial'``: the last
             k blocks (in global block order) train.
+        frozen_dtype (str, optional): 'bf16' stores the frozen weights in
+            bfloat16 and runs the backbone under bfloat16 autocast
+            (``mmpeft.models.frozen_dtype``).
     """
     peft_spec: BackboneSpec = None
 
@@ -113,10 +138,13 @@ class PEFTBackboneMixin:
                  extra_trainable: Sequence[str] = (),
                  tuning: str = 'peft',
                  partial_blocks: Optional[int] = None,
+                 frozen_dtype: Optional[str] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self._check_tuning(tuning, adapter, extra_trainable)
         self._check_partial_blocks(tuning, partial_blocks)
+        check_frozen_dtype(frozen_dtype, tuning)
+        self.frozen_dtype = frozen_dtype
         self.tuning = tuning
         self.partial_blocks = partial_blocks
         if adapter is not None:
@@ -125,6 +153,8 @@ class PEFTBackboneMixin:
             raise ValueError('adapter_blocks is set but no adapter is '
                              'configured')
         self._set_trainable(extra_trainable)
+        if frozen_dtype is not None:
+            store_frozen(self, frozen_dtype)
         # Which base weights init_weights() loaded (source and sha256), for
         # adapter-only checkpoints to check against.
         self.base_weights = dict(checkpoint=None, sha256=None)
@@ -165,6 +195,11 @@ class PEFTBackboneMixin:
                 f'{partial_blocks!r}')
 
     def _inject(self, adapter_cfg: dict, adapter_blocks) -> None:
+        if is_side_adapter(adapter_cfg):  # E3VA: beside the blocks, not in
+            selected = select_blocks(adapter_blocks,
+                                     len(self.peft_spec.blocks(self)))
+            inject_side_path(self, adapter_cfg, selected)
+            return
         spec = self.peft_spec
         family = type(self).__name__
         cls, positions, options = parse_adapter_cfg(adapter_cfg)
@@ -188,9 +223,8 @@ class PEFTBackboneMixin:
                 shared_grid.from_output)
         for index in selected:
             block = blocks[index][1]
-            embed_dims = block.norm1.normalized_shape[-1]
             adapters = build_block_adapters(cls, positions, options,
-                                            embed_dims)
+                                            spec.block.embed_dims(block))
             grid = shared_grid or TokenGrid(spec.num_prefix_tokens(self))
             inject_block(block, spec.block, adapters, grid)
 
@@ -244,12 +278,37 @@ class PEFTBackboneMixin:
             for name, param in self.named_parameters()
             if name in adapter_names
         }
-        super().init_weights()
+        with upstream_reads_pretrained(self, self._pretrained_prefixes(),
+                                       self._base_weight_names()):
+            super().init_weights()
         for name, param in self.named_parameters():
             if name in saved:
                 param.data.copy_(saved[name])
         self.base_weights = describe_base(self.init_cfg)
         self.base_loaded = True
+
+    def _pretrained_prefixes(self) -> Tuple[str, ...]:
+        """The key prefixes upstream's loader reads (see BackboneSpec); ()
+        when upstream converts an official release's keys itself."""
+        spec = self.peft_spec
+        if spec.converts_pretrained and getattr(self,
+                                                spec.converts_pretrained):
+            return ()
+        if spec.pretrained_prefixes is not None:
+            return spec.pretrained_prefixes
+        prefix = (self.init_cfg or {}).get('prefix') or ''
+        # mmengine appends the dot to a prefix given without one.
+        return (prefix if not prefix or prefix.endswith('.') else
+                prefix + '.', )
+
+    def _base_weight_names(self) -> List[str]:
+        return [k for k in self.state_dict() if not is_adapter_key(k)]
+
+    def forward(self, *args, **kwargs):
+        if self.frozen_dtype is None:
+            return super().forward(*args, **kwargs)
+        return forward_in_frozen_dtype(super().forward, self.frozen_dtype,
+                                       *args, **kwargs)
 
     def train(self, mode: bool = True):
         # mmpretrain's ViT returns None from train(); keep chaining working.
