@@ -192,18 +192,19 @@ def icon_reference_kernels(adapter, x_hat_grid):
     return kernels
 
 
-@pytest.mark.parametrize('generator,kernel_norm,static_path,prefix',
-                         [('mlp', None, False, 0), ('mlp', None, True, 1),
-                          ('conv1x1', None, False, 1),
-                          ('conv1x1', 'filter', False, 0),
-                          ('mlp', 'filter', True, 1)])
+@pytest.mark.parametrize('generator,kernel_norm,static_path,prefix,act',
+                         [('mlp', None, False, 0, 'relu'),
+                          ('mlp', None, True, 1, 'relu'),
+                          ('conv1x1', None, False, 1, 'relu'),
+                          ('conv1x1', 'filter', False, 0, 'identity'),
+                          ('mlp', 'filter', True, 1, 'relu')])
 def test_iconformer_matches_its_equations_by_a_reference_loop(
-        generator, kernel_norm, static_path, prefix):
+        generator, kernel_norm, static_path, prefix, act):
     """The grouped convolution is a per-sample, per-channel convolution of
     the kernels iCoN's equations give; the class token a 1x1 map."""
     adapter = iConFormer(16, bottleneck=4, generator_hidden=4,
                          generator=generator, kernel_norm=kernel_norm,
-                         static_path=static_path, act='relu').eval()
+                         static_path=static_path, act=act).eval()
     randomize(adapter, 0.3)
     x = torch.randn(2, prefix + 5 * 3, 16)
     x_hat = adapter.down(x)
@@ -223,7 +224,8 @@ def test_iconformer_matches_its_equations_by_a_reference_loop(
     y = merge_tokens(y_cls, y_grid)
     if static_path:
         y = y + x_hat
-    reference = adapter.up(torch.relu(y)) * adapter.scale
+    activated = torch.relu(y) if act == 'relu' else y
+    reference = adapter.up(activated) * adapter.scale
     assert torch.allclose(adapter(x, (5, 3), prefix), reference, atol=1e-5)
 
 

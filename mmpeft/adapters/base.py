@@ -67,6 +67,7 @@ class QuickGELU(nn.Module):
 
 
 ACTIVATIONS = {
+    'identity': nn.Identity,  # none (iConFormer's DTF form has none)
     'relu': nn.ReLU,
     'gelu': nn.GELU,
     'quick_gelu': QuickGELU,

@@ -31,15 +31,18 @@ TADFormer, CVPR 2025, punpunzaz10/TADFormer, models/lora.py), the nearest
 public code to iCoN: DTF average-pools the (B, d, h, w) map, maps it with a
 1x1 convolution d -> d*k*k (our 'conv1x1' with pool='avg'; a 1x1
 convolution of a 1x1 map is a linear layer), normalises the kernels, and
-convolves (k = 3) with no static path and no activation before Up. Where
-we differ from that code: DTF's learnable std and mean are one value per
-tap (d*k*k each) drawn at random (std ~ N(0, 1) * sqrt(2)/k, mean ~ N(0, 1));
-ours are one per channel, initialised deterministically, so each kernel of
-channel c has exactly mean mean_c and spread std_c. Our default
+convolves (k = 3) with no static path, no activation and no dropout
+before Up. Where we differ from that code: DTF's learnable std and mean
+are one value per tap (d*k*k each) drawn at random (std ~ N(0, 1) *
+sqrt(2)/k, mean ~ N(0, 1)); ours are one per channel, initialised
+deterministically, so each kernel of channel c has exactly mean mean_c and
+spread |std_c|. DTF sits in a LoRA branch beside a frozen linear layer;
+the adapter stays where iConFormer puts it (after the MLP). Our default
 (generator='mlp', kernel_norm=None, static_path=True, GELU) is this
 project's reading of iConFormer, kept until the two forms are compared;
-``dict(type='iConFormer', generator='conv1x1', kernel_norm='filter',
-static_path=False)`` is the DTF form (with the GELU, ``act`` changes it).
+``dict(type='iConFormer', generator='conv1x1', kernel_norm='filter')``
+takes DTF's kernels, and adding ``static_path=False, act='identity',
+dropout=0`` gives DTF's whole path between Down and Up.
 
 Prefix tokens (a ViT class token) are convolved as 1x1 maps (centre tap).
 The kernels of a whole batch are applied by one grouped convolution:
