@@ -1,4 +1,7 @@
-"""tools/analysis_tools/benchmark.py on a tiny Swin + UPerNet config."""
+"""tools/analysis_tools/benchmark.py (and mmpeft.benchmark) on tiny
+configs: the Swin + UPerNet rows, every adapter kind alone, the bf16 and
+with_cp rows, and the JSON of every demo config."""
+import glob
 import importlib.util
 import io
 import json
@@ -10,6 +13,9 @@ from contextlib import redirect_stdout
 
 import pytest
 import torch
+
+from mmpeft.benchmark.config_surgery import method_backbone
+from mmpeft.benchmark.methods import parse_method
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py')
@@ -159,9 +165,9 @@ def test_table_lists_every_method(tool, tiny_config):
     assert 'CPU time of the process' in stdout
     assert 'inference separate' in stdout
     full, frozen, icon = (line.split('|') for line in lines[2:5])
-    assert frozen[11].strip() == '= full'  # infer b1 ms
-    assert float(full[12]) == pytest.approx(1.0)  # x plain
-    assert float(icon[11].split()[0]) > 0
+    assert frozen[13].strip() == '= full'  # infer b1 ms
+    assert float(full[14]) == pytest.approx(1.0)  # x plain
+    assert float(icon[13].split()[0]) > 0
 
 
 def test_amp_on_cpu_is_bfloat16_autocast(tool, tiny_config):
@@ -199,3 +205,111 @@ def test_one_process_per_method_gives_comparable_memory(tiny_config):
     assert full['train_peak_mb'] > head['train_peak_mb'] > 0
     assert full['train_peak_mb'] > full['weights_mb']
     assert 'peak RSS' in full['memory_measure']
+
+
+TINY_VIT_CONFIG = """
+_base_ = ['mmpretrain::vision_transformer/vit-base-p16_64xb64_in1k-384px.py']
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, embed_dims=32, num_layers=4,
+                            num_heads=2,
+                            feedforward_channels=64),
+                  img_size=32, patch_size=8, init_cfg=None),
+    head=dict(in_channels=32, num_classes=5))
+"""
+
+
+def test_every_adapter_kind_is_timed_alone(tool, tiny_config, tmp_path):
+    """Token adapters, E3VA's side adapters, LoRA (Swin) and VPT (ViT)."""
+    swin, _ = run_in_process(tool, [
+        tiny_config, '--methods', 'e3va,lora', '--isolation', 'none',
+        '--iters', '1', '--warmup', '0', '--adapter-options', 'bottleneck=4',
+        '--json', '--inference', 'separate'])
+    vit_config = tmp_path / 'tiny_vit.py'
+    vit_config.write_text(TINY_VIT_CONFIG)
+    vit, _ = run_in_process(tool, [
+        str(vit_config), '--methods', 'vptdeep,lora', '--isolation', 'none',
+        '--iters', '1', '--warmup', '0', '--json', '--shape', '32', '32'])
+    rows = dict(swin['methods'], **{'vit-' + k: v
+                                    for k, v in vit['methods'].items()})
+    # E3VA: two adapters per block (attention and MLP branch); LoRA: q and
+    # v of every block; VPT: one prompt set per block.
+    assert rows['e3va']['adapter_calls'] == 16
+    assert rows['lora']['adapter_calls'] == 16
+    assert rows['vit-vptdeep']['adapter_calls'] == 4
+    assert rows['vit-lora']['adapter_calls'] == 8
+    for name, row in rows.items():
+        assert ADAPTER_KEYS <= set(row), name
+        assert row['adapters_train_ms']['median'] > 0, name
+
+
+def test_e3va_bf16_and_with_cp_rows(tool, tiny_config):
+    report, _ = run_in_process(tool, [
+        tiny_config, '--methods',
+        'full,head,e3va,adaptformer+bf16,head+bf16,full+cp,adaptformer+cp',
+        '--isolation', 'none', '--iters', '1', '--warmup', '0',
+        '--adapter-options', 'bottleneck=4', '--json'])
+    rows = report['methods']
+    # E3VA back-propagates through no block of the backbone.
+    assert rows['e3va']['blocks_with_autograd'] == 0
+    assert rows['e3va']['adapter_params'] > 0
+    assert rows['full+cp']['with_cp'] is True
+    assert rows['adaptformer+bf16']['frozen_dtype'] == 'bf16'
+    # bf16 storage halves the frozen weights' bytes.
+    assert rows['head+bf16']['weights_mb'] < 0.6 * rows['head']['weights_mb']
+    # Rows whose network differs from the plain one are timed at inference.
+    for name in ('e3va', 'adaptformer+bf16', 'head+bf16'):
+        assert 'infer_b1_ms' in rows[name], name
+    for row in rows.values():
+        assert math.isfinite(row['train_loss'])
+        assert 'train_peak_mb_vs_head' in row['ratios']
+
+
+def test_option_suffixes_are_checked():
+    assert parse_method('iconformer@last2+bf16+cp') == dict(
+        name='iconformer@last2+bf16+cp', kind='adapter', adapter='iConFormer',
+        adapter_blocks=dict(last=2), frozen_dtype='bf16', with_cp=True)
+    with pytest.raises(ValueError, match=r'unknown option \+fp8'):
+        parse_method('adaptformer+fp8')
+    with pytest.raises(ValueError, match='no frozen weight'):
+        parse_method('full+bf16')
+
+
+@pytest.mark.parametrize('backbone_type, scope, wrapper', [
+    ('SwinTransformer', 'mmseg', 'PEFTSwinTransformer'),
+    ('PEFTSwinTransformer', 'mmdet', 'PEFTSwinTransformer'),
+    ('mmpretrain.VisionTransformer', 'mmdet',
+     'mmpretrain.PEFTVisionTransformer'),
+    ('mmpretrain.PEFTVisionTransformer', 'mmdet',
+     'mmpretrain.PEFTVisionTransformer'),
+])
+def test_the_wrapper_type_keeps_the_scope_prefix(backbone_type, scope,
+                                                 wrapper):
+    backbone = method_backbone(dict(type=backbone_type, adapter=dict()),
+                               parse_method('full'), scope)
+    assert backbone == dict(type=wrapper, tuning='full')
+
+
+DEMO_CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', 'demo',
+                                             '*.py')))
+
+
+@pytest.mark.parametrize('config', DEMO_CONFIGS,
+                         ids=[os.path.basename(c) for c in DEMO_CONFIGS])
+def test_json_for_every_demo_config(tool, config):
+    """Each demo config's own model (Mask R-CNN and depth included), with
+    its pretrained checkpoint switched off."""
+    report, stdout = run_in_process(tool, [
+        config, '--methods', 'full,head', '--isolation', 'none', '--batch',
+        '2', '--iters', '1', '--warmup', '0', '--json', '--cfg-options',
+        'model.backbone.init_cfg=None'])
+    assert json.loads(stdout)['methods'].keys() == {'full', 'head'}
+    for row in report['methods'].values():
+        assert math.isfinite(row['train_loss'])
+    assert report['methods']['full']['gflops'] > 0
+
+
+def test_batch_one_with_batchnorm_heads_says_what_to_do(tool, tiny_config):
+    with pytest.raises(ValueError, match='--batch 1: a BatchNorm'):
+        run_in_process(tool, [tiny_config, '--methods', 'head',
+                              '--isolation', 'none', '--batch', '1',
+                              '--iters', '1', '--skip-inference'])

@@ -17,18 +17,18 @@ import glob
 import importlib.util
 import math
 import os.path as osp
+import re
 
 import pytest
-import torch
 import yaml
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.structures import PixelData
 
 import mmpeft  # noqa: F401 (registers wrappers, adapters and the neck)
 from mmpeft.adapters.base import is_adapter_key
+from mmpeft.benchmark.synthetic import synthetic_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
@@ -78,42 +78,10 @@ def build_tiny(cfg: Config):
     return revert_sync_batchnorm(MODELS.build(model_cfg))
 
 
-def tiny_batch(model):
-    """Two random SIZE x SIZE images with labels of the model's task."""
-    images = [
-        torch.randint(0, 256, (3, SIZE, SIZE), dtype=torch.uint8)
-        for _ in range(2)
-    ]
-    meta = dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE),
-                pad_shape=(SIZE, SIZE))
-    name = type(model).__name__
-    if name == 'EncoderDecoder':
-        from mmseg.structures import SegDataSample
-        samples = []
-        for _ in images:
-            sample = SegDataSample(metainfo=meta)
-            sample.gt_sem_seg = PixelData(data=torch.randint(
-                0, model.decode_head.num_classes, (1, SIZE, SIZE)))
-            samples.append(sample)
-    elif name == 'DepthEstimator':
-        from mmseg.structures import SegDataSample
-        samples = []
-        for _ in images:
-            sample = SegDataSample(metainfo=meta)
-            sample.gt_depth_map = PixelData(
-                data=torch.rand(1, SIZE, SIZE) * 9 + 0.5)
-            samples.append(sample)
-    elif name == 'ImageClassifier':
-        from mmpretrain.structures import DataSample
-        samples = [
-            DataSample(metainfo=meta).set_gt_label(i) for i in range(2)
-        ]
-    else:  # an mmdet detector
-        from mmdet.testing import demo_mm_inputs
-        return demo_mm_inputs(
-            batch_size=2, image_shapes=(3, SIZE, SIZE), num_items=[2, 3],
-            num_classes=model.roi_head.bbox_head.num_classes, with_mask=True)
-    return dict(inputs=images, data_samples=samples)
+def tiny_batch(cfg: Config):
+    """Two random SIZE x SIZE images with ground truth of the config's task
+    (the benchmark's synthetic batches)."""
+    return synthetic_batch(cfg, 2, (SIZE, SIZE))
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -136,7 +104,7 @@ def test_config_trains_one_step(config):
 
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     model.train()
-    data = model.data_preprocessor(tiny_batch(model), True)
+    data = model.data_preprocessor(tiny_batch(cfg), True)
     losses = model._run_forward(data, mode='loss')
     loss, _ = model.parse_losses(losses)
     assert math.isfinite(loss.item())
@@ -149,7 +117,9 @@ def test_config_trains_one_step(config):
     assert with_grad == trainable
     if backbone.tuning == 'peft':
         adapters = {n for n in names if is_adapter_key(n)}
-        assert adapters and trainable == adapters
+        patterns = cfg.model.backbone.get('extra_trainable', ())
+        extra = {n for n in names if any(re.search(p, n) for p in patterns)}
+        assert adapters and trainable == adapters | extra
     elif backbone.tuning == 'frozen':
         assert not trainable
     elif backbone.tuning == 'full':
@@ -219,7 +189,7 @@ def test_demo_config_trains_one_step(config):
     model = build_tiny(cfg)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     model.train()
-    data = model.data_preprocessor(tiny_batch(model), True)
+    data = model.data_preprocessor(tiny_batch(cfg), True)
     loss, _ = model.parse_losses(model._run_forward(data, mode='loss'))
     assert math.isfinite(loss.item())
     optim_wrapper.update_params(loss)

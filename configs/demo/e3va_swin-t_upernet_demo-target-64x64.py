@@ -1,0 +1,16 @@
+# E3VA's side path beside the frozen source-pretrained tiny Swin (no
+# gradient through its blocks). The real ADE20K config of the method,
+# shrunk by ./_base_/seg_demo.py; its bottleneck (24) fits the tiny Swin's
+# 32 to 256 channels as it is.
+_base_ = [
+    '../e3va/e3va_swin-b-in22k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    './_base_/seg_demo.py'
+]
+model = {{_base_.demo_model}}
+train_dataloader = {{_base_.demo_train_dataloader}}
+val_dataloader = {{_base_.demo_val_dataloader}}
+test_dataloader = {{_base_.demo_val_dataloader}}
+train_cfg = {{_base_.demo_train_cfg}}
+param_scheduler = {{_base_.demo_param_scheduler}}
+default_hooks = {{_base_.demo_default_hooks}}
+optim_wrapper = dict(optimizer=dict(lr={{_base_.demo_peft_lr}}))
