@@ -257,3 +257,18 @@ def test_export_refuses_a_format_its_suffix_contradicts(exported, tmp_path):
     assert any(k.startswith('backbone.patch_embed')
                for k in full['state_dict'])
     assert full['meta']['peft']['adapter_only'] is False
+
+
+def test_base_weights_load_from_a_safetensors_init_cfg(tmp_path):
+    from toy_runner import save_plain_vit
+    plain = save_plain_vit(tmp_path / 'base.pth')
+    base = str(tmp_path / 'base.safetensors')
+    save_safetensors(plain.state_dict(), {}, base)
+    config = Config(dict(model=dict(type='TinyPEFTRegressor',
+                                    backbone=peft_backbone_cfg(base)),
+                         default_scope='mmpretrain'))
+    backbone = init_peft_model(config).backbone
+    loaded = backbone.state_dict()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(loaded[key], value), key
+    assert backbone.base_weights['checkpoint'] == base
