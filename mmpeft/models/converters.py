@@ -433,3 +433,132 @@ def official_swin_to(target: str, state_dict: StateDict,
         raise ValueError(f'Swin target must be one of {TARGETS}, got '
                          f'{target!r}')
     return converters[target](state_dict, final_norm, report)
+
+
+# --------------------------------------------------------------------------
+# DINOv2 (facebookresearch/dinov2 release files)
+
+DINOV2_SWIGLU = re.compile(r'blocks\.(\d+)\.mlp\.(w12|w3)\.(weight|bias)')
+
+
+def official_dinov2_to_mmpretrain(state_dict: StateDict,
+                                  report: Optional[dict] = None
+                                  ) -> StateDict:
+    """Official DINOv2 backbone (``dinov2_vit{s,b,l,g}14_pretrain.pth``)
+    -> mmpretrain ``VisionTransformer`` keys (written here).
+
+    The release uses timm's ViT key names (``ls1.gamma`` layer scale,
+    ``norm`` final norm) plus ``mask_token`` (iBOT's masking, unused by a
+    backbone: dropped). The giant's SwiGLU FFN ``mlp.w12`` / ``mlp.w3``
+    becomes ``ffn.w12`` / ``ffn.w3`` of mmpretrain's ``SwiGLUFFNFused``
+    (the same fused [gate; value] rows). Build the backbone with
+    ``patch_size=14, layer_scale_init_value=1e-5`` (plus
+    ``layer_cfgs=dict(ffn_type='swiglu_fused')`` for the giant) and
+    ``img_size=518`` for the release's 37 x 37 ``pos_embed``.
+    Register-token releases (``*_reg4_*``) are refused: mmpretrain 1.2.0's
+    ViT has no register tokens.
+    """
+    state_dict = unwrap_state_dict(state_dict)
+    if 'register_tokens' in state_dict:
+        raise ValueError('register_tokens: a DINOv2-with-registers release; '
+                         "mmpretrain 1.2.0's VisionTransformer has no "
+                         'register tokens, use the release without them')
+    swiglu = OrderedDict()
+    rest = OrderedDict()
+    for key, value in state_dict.items():
+        match = DINOV2_SWIGLU.fullmatch(key)
+        if match:
+            index, layer, kind = match.groups()
+            swiglu[f'layers.{index}.ffn.{layer}.{kind}'] = value
+        else:
+            rest[key] = value
+    converted = timm_vit_to_mmpretrain(rest, report)
+    converted.update(swiglu)
+    return converted
+
+
+# --------------------------------------------------------------------------
+# EVA-02 (baaivision/EVA release files)
+
+EVA02_DROPPED = (r'head(\..*)?', r'lm_head\..*', r'mask_token',
+                 r'(blocks\.\d+\.attn\.)?rope\.freqs_(cos|sin)')
+EVA02_KEYS = (
+    r'cls_token', r'pos_embed', r'patch_embed\.projection\.(weight|bias)',
+    r'layers\.\d+\.norm[12]\.(weight|bias)',
+    r'layers\.\d+\.attn\.(qkv|proj)\.(weight|bias)',
+    r'layers\.\d+\.mlp\.(w12|w3|norm)\.(weight|bias)', r'ln[12]\.(weight|bias)')
+_EVA02_RENAMES = (('mlp.ffn_ln.', 'mlp.norm.'), ('mlp.w3.', 'mlp.w3.'),
+                  ('attn.proj.', 'attn.proj.'), ('norm1.', 'norm1.'),
+                  ('norm2.', 'norm2.'))
+
+
+def _eva02_qkv(block: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """q/k/v projections with q and v biases (k has none) -> one qkv."""
+    weight = torch.cat([block.pop(f'attn.{p}_proj.weight')
+                        for p in 'qkv'])
+    q_bias, v_bias = block.pop('attn.q_bias'), block.pop('attn.v_bias')
+    bias = torch.cat([q_bias, torch.zeros_like(q_bias), v_bias])
+    return {'attn.qkv.weight': weight, 'attn.qkv.bias': bias}
+
+
+def _eva02_swiglu(block: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """w1 (gate) and w2 (value) -> mmpretrain's fused w12 = [w1; w2]."""
+    return {f'mlp.w12.{kind}': torch.cat([block.pop(f'mlp.w1.{kind}'),
+                                          block.pop(f'mlp.w2.{kind}')])
+            for kind in ('weight', 'bias')}
+
+
+def _eva02_block(block: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    block = dict(block)
+    out = {**_eva02_qkv(block), **_eva02_swiglu(block)}
+    for key, value in block.items():
+        for old, new in _EVA02_RENAMES:
+            if key.startswith(old):
+                out[new + key[len(old):]] = value
+                break
+        else:
+            out[key] = value  # left for the key check to name
+    return out
+
+
+def official_eva02_to_mmpretrain(state_dict: StateDict,
+                                 report: Optional[dict] = None
+                                 ) -> StateDict:
+    """Official EVA-02 (``eva02_{Ti,S,B,L}_pt_*_p14.pt`` and fine-tuned
+    files) -> mmpretrain ``ViTEVA02`` keys (written here).
+
+    Per block: ``attn.{q,k,v}_proj`` -> one ``attn.qkv`` (bias ``[q_bias;
+    0; v_bias]``: EVA-02 has no k bias), ``mlp.w1`` / ``mlp.w2`` -> the
+    fused ``mlp.w12`` (gate rows first, as mmpretrain's ``SwiGLUFFN``
+    chunks), ``mlp.ffn_ln`` -> ``mlp.norm`` (``sub_ln=True``). ``norm`` ->
+    ``ln1`` (pre-training files, ``final_norm=True``), ``fc_norm`` -> ``ln2``
+    (fine-tuned files, ``out_type='avg_featmap'``). Dropped: heads, MIM's ``lm_head`` and ``mask_token``, and the
+    RoPE tables (recomputed from the grid). Build with ``patch_size=14,
+    sub_ln=True, norm_cfg=dict(type='LN', eps=1e-6)``.
+    """
+    state_dict = unwrap_state_dict(state_dict)
+    dropped = [k for k in state_dict
+               if any(re.fullmatch(p, k) for p in EVA02_DROPPED)]
+    blocks: Dict[int, Dict[str, torch.Tensor]] = {}
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key in dropped:
+            continue
+        if key.startswith('blocks.'):
+            _, index, rest = key.split('.', 2)
+            blocks.setdefault(int(index), {})[rest] = value
+        elif key.startswith('patch_embed.proj.'):
+            out['patch_embed.projection.' +
+                key[len('patch_embed.proj.'):]] = value
+        elif key.startswith('norm.'):
+            out['ln1.' + key[len('norm.'):]] = value
+        elif key.startswith('fc_norm.'):
+            out['ln2.' + key[len('fc_norm.'):]] = value
+        else:
+            out[key] = value
+    for index in sorted(blocks):
+        for key, value in _eva02_block(blocks[index]).items():
+            out[f'layers.{index}.{key}'] = value
+    _report(report, dropped=dropped)
+    _check_keys(out, EVA02_KEYS, 'official EVA-02 -> mmpretrain')
+    return out
