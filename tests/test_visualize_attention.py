@@ -314,3 +314,43 @@ def test_cli_writes_three_panel_grid(tmp_path, family, base_checkpoint):
     left = grid[:, size + gap:2 * size + gap].astype(int)
     right = grid[:, 2 * (size + gap):].astype(int)
     assert np.abs(left - right).max() > 0
+
+
+def test_cli_runs_on_a_scope_prefixed_vit_config(tmp_path):
+    """Our ViT Mask R-CNN config (mmdet scope) names its backbone
+    'mmpretrain.PEFTVisionTransformer'; the base backbone is
+    'mmpretrain.VisionTransformer' without the wrapper's options."""
+    config = osp.join(ROOT, 'configs', 'adaptformer',
+                      'adaptformer_vit-b16-mae-pre_mask-rcnn_simple-fpn_'
+                      '8xb2-1x_coco.py')
+    image = tmp_path / 'image.png'
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), dtype=np.uint8) + 128)
+    tool = load_cli()
+    from mmengine.config import Config
+    adapted, base = tool.backbone_configs(Config.fromfile(config))
+    assert adapted.type == 'mmpretrain.PEFTVisionTransformer'
+    assert base.type == 'mmpretrain.VisionTransformer'
+    assert 'adapter' not in base
+    tiny = ['model.backbone.arch=deit-tiny',
+            'model.backbone.adapter.bottleneck=4']
+    maps = tool.main([str(image), config, '--out', str(tmp_path / 'g.png'),
+                      '--size', '32', '--cfg-options', *tiny])
+    assert maps[0].shape == (32, 32)
+
+
+def test_eva02_rollout_recomputes_its_rope_attention():
+    """The recorded maps equal the attention ViTEVA02 computes (RoPE on
+    q and k of the grid tokens)."""
+    model = build_plain('mmpretrain-eva02')
+    model.eval()
+    seen = []
+    for layer in model.layers:
+        layer.attn.attn_drop.register_forward_hook(
+            lambda m, a, out: seen.append(a[0].mean(1)))
+    with AttentionRecorder(model) as recorder, torch.no_grad():
+        model(torch.randn(*VIT_INPUT))
+    assert len(recorder.records) == len(seen) == 4
+    for recorded, computed in zip(recorder.records, seen):
+        assert torch.allclose(recorded, computed, atol=1e-5)
+    assert attention_rollout(model, torch.randn(*VIT_INPUT)).shape == (1, 4,
+                                                                       4)
