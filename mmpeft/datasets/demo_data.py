@@ -39,11 +39,11 @@ MANIFEST = 'manifest.json'
 DEFAULT_DATASETS = ('seg_source', 'seg_target', 'coco_target', 'nyu_target')
 ALL_DATASETS = tuple(f'{task}_{variant}' for task in WRITERS
                      for variant in VARIANTS)
-DEFAULTS = dict(seed=0, size=64, num_train=None, num_val=64)
+DEFAULTS = dict(seed=0, size=64, num_train=None, num_val=128)
 # Training images when num_train is None: pretraining on the source task
 # needs more images than fine-tuning (with 256, a tiny model memorises the
 # source objects instead of learning their shapes).
-DEFAULT_NUM_TRAIN = dict(source=1024, target=256)
+DEFAULT_NUM_TRAIN = dict(source=2048, target=512)
 
 
 def _check_int(name: str, value, minimum: int, maximum: Optional[int] = None):

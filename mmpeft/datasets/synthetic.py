@@ -45,6 +45,20 @@ PATTERNS = ('striped', 'dotted', 'checkered')
 
 
 @dataclass(frozen=True)
+class Camera:
+    """How a variant's scenes are photographed: a domain shift of the
+    sensor, not of the scene. ``exposure`` scales intensity (a dark scene),
+    ``gamma`` bends the tone curve, ``noise`` is the std of the sensor
+    noise in 8-bit levels and ``blur`` the std in pixels of a Gaussian
+    defocus, both at the output size.
+    """
+    exposure: float = 1.0
+    gamma: float = 1.0
+    noise: float = 2.0
+    blur: float = 0.0
+
+
+@dataclass(frozen=True)
 class Variant:
     """A task variant: its shapes and fills; classes are all pairs.
 
@@ -60,6 +74,7 @@ class Variant:
     radius: Tuple[float, float] = (0.12, 0.2)
     rotation: float = math.pi
     num_objects: Tuple[int, int] = (2, 4)
+    camera: Camera = Camera()
 
     @property
     def classes(self) -> Tuple[str, ...]:
@@ -297,10 +312,17 @@ def render_background(rng, size: int, scale: float) -> np.ndarray:
                       interpolation=cv2.INTER_LINEAR)
 
 
-def _finish(canvas: np.ndarray, rng, size: int) -> np.ndarray:
-    """Area-reduce the canvas, add sensor noise, return uint8 RGB."""
+def _finish(canvas: np.ndarray, rng, size: int,
+            camera: Camera) -> np.ndarray:
+    """Area-reduce the canvas, photograph it with ``camera`` (defocus,
+    exposure, tone curve, sensor noise), return uint8 RGB."""
     img = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    img = img * 255 + rng.normal(0, 2.0, img.shape).astype(np.float32)
+    if camera.blur > 0:
+        img = cv2.GaussianBlur(img, (0, 0), camera.blur * size / BASE_SIZE)
+    if camera.exposure != 1.0 or camera.gamma != 1.0:
+        img = np.clip(img * camera.exposure, 0, 1)**camera.gamma
+    img = img * 255 + rng.normal(0, camera.noise, img.shape).astype(
+        np.float32)
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
@@ -419,7 +441,8 @@ def render_object_scene(rng: np.random.Generator, size: int = 64,
             break
     _paint(canvas, objects, rng, xx, yy, scale)
     layers = _reduce_layers(_layers_of(objects), len(objects), size)
-    return Scene(_finish(canvas, rng, size), layers, objects)
+    return Scene(_finish(canvas, rng, size, variant.camera), layers,
+                 objects)
 
 
 def _paint(canvas, objects, rng, xx, yy, scale):
@@ -549,7 +572,7 @@ def render_depth_scene(rng: np.random.Generator, size: int = 64,
         area = math.pi * (obj.radius * SUPERSAMPLE)**2
         _try_place(objects, obj, 0.4, 0.7, area)
     _paint(canvas, objects, rng, xx, yy, scale)
-    image = _finish(canvas, rng, size)
+    image = _finish(canvas, rng, size, variant.camera)
 
     layers = (_reduce_layers(_layers_of(objects), len(objects), size)
               if objects else np.zeros((size, size), np.int32))

@@ -14,7 +14,7 @@ demo_model = dict(
         adapter=dict(bottleneck=16, generator_hidden=16),
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='work_dirs/demo/pretrain_swin-t_source.pth')),
+            checkpoint='weights/demo/tiny-swin_upernet_demo-source-64x64.pth')),
     # The head's decoder takes embed_dim * 8 channels from the aggregation,
     # which makes feature_dim: 16 * 8 = 128 (upstream: 192 * 8 = 1536).
     decode_head=dict(

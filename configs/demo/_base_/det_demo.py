@@ -16,7 +16,7 @@ demo_model = dict(
         convert_weights=False,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='work_dirs/demo/pretrain_swin-t_source.pth')),
+            checkpoint='weights/demo/tiny-swin_upernet_demo-source-64x64.pth')),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=demo_channels),
     rpn_head=dict(
         in_channels=demo_channels,

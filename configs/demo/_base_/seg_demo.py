@@ -15,7 +15,7 @@ demo_model = dict(
         drop_path_rate=0.1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='work_dirs/demo/pretrain_swin-t_source.pth')),
+            checkpoint='weights/demo/tiny-swin_upernet_demo-source-64x64.pth')),
     decode_head=dict(
         in_channels=[32, 64, 128, 256], channels=64, num_classes=6,
         norm_cfg=demo_norm),

@@ -17,7 +17,7 @@ demo_vit_model = dict(
         drop_path_rate=0.1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='work_dirs/demo/pretrain_vit_source.pth')),
+            checkpoint='work_dirs/demo/pretrain_vit-tiny_source.pth')),
     # Strides 4 to 32 of the 64x64 input, as the demo Swin's pyramid
     # (upstream's scales 4, 2, 1, 0.5 would make it 4x to 16x larger).
     neck=dict(in_channels=[64, 64, 64, 64], out_channels=64,

@@ -4,6 +4,7 @@ registered in the scope of the package they wrap.
 To support another backbone family: add a :class:`BackboneSpec` entry and a
 three-line registered subclass below.
 """
+from dataclasses import replace
 from typing import Dict, List, Optional
 
 import torch.nn as nn
@@ -106,13 +107,17 @@ EVA02 = BackboneSpec(
 @SEG_MODELS.register_module(name='PEFTSwinTransformer')
 class SegPEFTSwinTransformer(PEFTBackboneMixin, SegSwinTransformer):
     """mmseg ``SwinTransformer`` with adapters."""
-    peft_spec = SWIN
+    # Its init_weights strips a 'backbone.' prefix when there is one.
+    peft_spec = replace(SWIN, pretrained_prefixes=('', 'backbone.'))
 
 
 @DET_MODELS.register_module(name='PEFTSwinTransformer')
 class DetPEFTSwinTransformer(PEFTBackboneMixin, DetSwinTransformer):
     """mmdet ``SwinTransformer`` with adapters."""
-    peft_spec = SWIN
+    # Its init_weights keeps only keys that start with 'backbone.', after
+    # converting an official release's keys when convert_weights is set.
+    peft_spec = replace(SWIN, pretrained_prefixes=('backbone.', ),
+                        converts_pretrained='convert_weights')
 
 
 @CLS_MODELS.register_module(name='PEFTSwinTransformer')
@@ -124,7 +129,8 @@ class ClsPEFTSwinTransformer(PEFTBackboneMixin, ClsSwinTransformer):
 @SEG_MODELS.register_module(name='PEFTVisionTransformer')
 class SegPEFTVisionTransformer(PEFTBackboneMixin, SegVisionTransformer):
     """mmseg ``VisionTransformer`` with adapters."""
-    peft_spec = SEG_VIT
+    # Its init_weights loads the keys as they are.
+    peft_spec = replace(SEG_VIT, pretrained_prefixes=('', ))
 
 
 @CLS_MODELS.register_module(name='PEFTVisionTransformer')
