@@ -7,14 +7,13 @@ import torch
 from mmengine.utils.dl_utils import is_norm
 from tiny_models import (ADAPTER_CFGS, BACKBONES, as_list, build_peft,
                          build_plain, input_for, max_diff, randomize_adapters,
-                         supported)
+                         supported, WITH_CP)
 
 from mmpeft.adapters import merge_lora
 from mmpeft.models.injection import adapter_param_names
 
 VITS = ['mmseg-vit', 'mmpretrain-vit']
 LORA_HOSTS = [b for b in BACKBONES if supported(b, 'LoRA')]
-WITH_CP = [b for b in BACKBONES if b != 'mmpretrain-vit']  # no with_cp there
 # The last two blocks of the tiny backbones, written out independently of
 # the wrappers' block tables.
 LAST_TWO_BLOCKS = {

@@ -33,8 +33,8 @@ sys.path.insert(0, ROOT)
 
 from mmengine.config import Config  # noqa: E402
 
-from mmpeft.demo import (PretrainedBackbone, Run, check_shipped_weights,  # noqa: E402,E501
-                         claims, final_metrics, loss_curve,
+from mmpeft.demo import (PretrainedBackbone, Run,  # noqa: E402
+                         check_shipped_weights, loss_curve,
                          pretrain_backbone, results_markdown, run_all,
                          summarise)
 from mmpeft.demo.figures import (plot_loss_curves, plot_results,  # noqa: E402
@@ -244,11 +244,10 @@ def retest(args, run: Run, weights: str) -> str:
     alone (plus the base weights) must give the run's validation mIoU."""
     checkpoint = latest_checkpoint(ROOT, run.work_dir)
     metrics_file = osp.join(run.work_dir, 'test_metrics.json')
-    options = [o for o in run.options]
     run_tool(ROOT, osp.join(ROOT, run.work_dir, 'test.log'),
              os.cpu_count() or 1, 'tools/test.py', run.config, checkpoint,
              '--work-dir', run.work_dir, '--dump-metrics', metrics_file,
-             '--cfg-options', *options)
+             '--cfg-options', *run.options)
     with open(osp.join(ROOT, metrics_file)) as f:
         tested = json.load(f)['mIoU']
     return (f'tools/test.py on the adapter-only checkpoint of {run.name} '
@@ -311,16 +310,21 @@ def main(argv=None):
     from mmpeft.datasets import generate_demo_data
     sizes = (dict(num_train=SMOKE['num_train'], num_val=SMOKE['num_val'])
              if args.smoke else {})
-    generate_demo_data(args.data, workers=os.cpu_count() or 1, log=print,
-                       **sizes)
+    configs = [SEG_METHODS[m] for m in args.methods]
+    datasets = ['seg_target']
+    if not args.skip_extra:
+        configs += [name for name, _, _ in EXTRA_TASKS.values()]
+        datasets += ['coco_target', 'nyu_target']
+    backbones = sorted({backbone_of(c) for c in configs})
+    if args.pretrain or args.smoke or not all(BACKBONES[b].shipped
+                                              for b in backbones):
+        datasets.append('seg_source')
+    generate_demo_data(args.data, datasets=datasets,
+                       workers=os.cpu_count() or 1, log=print, **sizes)
     stages['data'] = time.time() - start
 
     start = time.time()
-    configs = [SEG_METHODS[m] for m in args.methods]
-    if not args.skip_extra:
-        configs += [name for name, _, _ in EXTRA_TASKS.values()]
-    weights = {key: pretrained_weights(args, key)
-               for key in sorted({backbone_of(c) for c in configs})}
+    weights = {key: pretrained_weights(args, key) for key in backbones}
     stages['pretrained backbone'] = time.time() - start
 
     start = time.time()

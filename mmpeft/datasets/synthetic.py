@@ -97,8 +97,9 @@ VARIANTS: Dict[str, Variant] = {
     'target': Variant(
         'target', ('disc', 'square', 'triangle'), ('dotted', 'checkered'),
         'transfer task: the same shapes, but dotted and checkered (both '
-        '"patterned" in the source task) are now different classes',
-        **_GEOMETRY),
+        '"patterned" in the source task) are now different classes, seen '
+        'by a noisier camera (sensor noise std 30 levels instead of 2)',
+        camera=Camera(noise=30.0), **_GEOMETRY),
 }
 
 # A fixed palette for visualisation (class i -> PALETTE[i]).

@@ -101,8 +101,12 @@ demo_source_val_dataloader = dict(
 # AdaptFormer's 10x rate over full fine-tuning); pretraining from scratch
 # takes the adapters' rate.
 demo_pretrain_lr = 1e-3
-demo_full_lr = 2e-4
 demo_peft_lr = 1e-3
+# Full fine-tuning: the new head at the adapters' rate, the pretrained
+# backbone at a tenth of it (one rate for both, 2e-4, left the head
+# untrained and fell below the frozen backbone).
+demo_full_lr = 1e-3
+demo_full_paramwise_cfg = dict(custom_keys=dict(backbone=dict(lr_mult=0.1)))
 
 demo_iters = 300
 demo_train_cfg = dict(type='IterBasedTrainLoop', max_iters=demo_iters,
@@ -118,7 +122,7 @@ demo_default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=demo_iters, max_keep_ckpts=1,
                     backend_args=dict(backend='atomic_local')))
 
-demo_pretrain_iters = 1000
+demo_pretrain_iters = 4000
 demo_pretrain_train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=demo_pretrain_iters,
     val_interval=demo_pretrain_iters)
