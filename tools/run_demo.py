@@ -65,6 +65,11 @@ SEG_METHODS = {
     'BitFit': 'bitfit_swin-t_upernet_demo-target-64x64.py',
     'LN-tune': 'ln-tune_swin-t_upernet_demo-target-64x64.py',
     'Partial-1': 'partial-1_swin-t_upernet_demo-target-64x64.py',
+    # iConFormer with the same authors' DTF kernel generator (issue 14)
+    # and the gradient-bypass side path E3VA.
+    'iConFormer (DTF kernels)':
+    'iconformer-dtf_swin-t_upernet_demo-target-64x64.py',
+    'E3VA': 'e3va_swin-t_upernet_demo-target-64x64.py',
     'frozen tiny ViT': 'frozen_vit-tiny_upernet_demo-target-64x64.py',
     'VPT-deep (tiny ViT)': 'vpt_vit-tiny_upernet_demo-target-64x64.py',
 }
