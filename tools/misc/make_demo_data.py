@@ -1,7 +1,7 @@
 """Create the synthetic demo datasets (seeded, idempotent).
 
     python tools/misc/make_demo_data.py [--out data/demo] [--seed 0]
-        [--size 64] [--num-train N] [--num-val 64] [--workers 2]
+        [--size 64] [--num-train N] [--num-val 128] [--workers 2]
         [--datasets seg_source seg_target coco_target nyu_target] [--force]
 
 Writes <out>/<task>_<variant>/ for each dataset: ADE20K-style semantic
