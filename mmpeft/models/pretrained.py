@@ -100,7 +100,7 @@ def save_backbone_weights(checkpoint: str, out: str,
 
 
 def _read_state_dict(source: str) -> dict:
-    if osp.isfile(source):
+    if osp.isfile(source) and source.endswith('.pth'):
         # mmap: only the keys are needed here; upstream reads the tensors.
         checkpoint = torch.load(source, map_location='cpu', mmap=True,
                                 weights_only=True)
