@@ -49,6 +49,7 @@ Heads and norms (see ``docs/tools/model_converters.md``)
 """
 import importlib.util
 import math
+import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -95,6 +96,14 @@ def load_state_dict_file(path: str) -> StateDict:
         from safetensors.torch import load_file
         return unwrap_state_dict(load_file(path, device='cpu'))
     return unwrap_state_dict(load_checkpoint_file(path))
+
+
+def save_converted(state_dict: StateDict, dst: str) -> None:
+    """Write a converted state dict with ``torch.save``, making DST's
+    folder; what every tools/model_converters script ends with."""
+    if osp.dirname(dst):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+    torch.save(state_dict, dst)
 
 
 def add_prefix(state_dict: StateDict, prefix: str) -> StateDict:

@@ -10,13 +10,10 @@ with ``torch.save`` (a plain state dict). The register-token releases are
 refused (mmpretrain 1.2.0 has no register tokens).
 """
 import argparse
-import os
-import os.path as osp
-
-import torch
 
 from mmpeft.models.converters import (load_state_dict_file,
-                                      official_dinov2_to_mmpretrain)
+                                      official_dinov2_to_mmpretrain,
+                                      save_converted)
 
 
 def parse_args(argv=None):
@@ -31,9 +28,7 @@ def main(argv=None):
     report = {}
     state_dict = official_dinov2_to_mmpretrain(
         load_state_dict_file(args.src), report=report)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(state_dict, args.dst)
+    save_converted(state_dict, args.dst)
     print(f'{args.src} -> {args.dst} (mmpretrain): {len(state_dict)} keys; '
           f'dropped {report.get("dropped", [])}')
 

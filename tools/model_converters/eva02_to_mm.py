@@ -9,13 +9,10 @@ written with ``torch.save`` (a plain state dict). Heads, the MIM
 ``lm_head`` and the RoPE tables are dropped.
 """
 import argparse
-import os
-import os.path as osp
-
-import torch
 
 from mmpeft.models.converters import (load_state_dict_file,
-                                      official_eva02_to_mmpretrain)
+                                      official_eva02_to_mmpretrain,
+                                      save_converted)
 
 
 def parse_args(argv=None):
@@ -30,9 +27,7 @@ def main(argv=None):
     report = {}
     state_dict = official_eva02_to_mmpretrain(
         load_state_dict_file(args.src), report=report)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(state_dict, args.dst)
+    save_converted(state_dict, args.dst)
     print(f'{args.src} -> {args.dst} (mmpretrain): {len(state_dict)} keys; '
           f'dropped {report.get("dropped", [])}')
 

@@ -11,13 +11,9 @@ DST: written with ``torch.save`` (a plain state dict; mmdet keys under
 See docs/tools/model_converters.md.
 """
 import argparse
-import os
-import os.path as osp
-
-import torch
 
 from mmpeft.models.converters import (TARGETS, load_state_dict_file,
-                                      official_swin_to)
+                                      official_swin_to, save_converted)
 
 
 def parse_args(argv=None):
@@ -38,9 +34,7 @@ def main(argv=None):
     state_dict = official_swin_to(
         args.target, load_state_dict_file(args.src),
         final_norm=not args.no_final_norm, report=report)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(state_dict, args.dst)
+    save_converted(state_dict, args.dst)
     print(f'{args.src} -> {args.dst} ({args.target}, source layout '
           f'{report["source_layout"]}): {len(state_dict)} keys; dropped '
           f'{len(report.get("dropped", []))} (heads, attn_mask buffers); '

@@ -9,13 +9,9 @@ DST: written with ``torch.save`` (a plain state dict). See
 docs/tools/model_converters.md for the heads and norms of each release.
 """
 import argparse
-import os
-import os.path as osp
-
-import torch
 
 from mmpeft.models.converters import (VIT_TARGETS, load_state_dict_file,
-                                      timm_vit_to)
+                                      save_converted, timm_vit_to)
 
 
 def parse_args(argv=None):
@@ -36,9 +32,7 @@ def main(argv=None):
     report = {}
     state_dict = timm_vit_to(args.target, load_state_dict_file(args.src),
                              patch_bias=args.patch_bias, report=report)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(state_dict, args.dst)
+    save_converted(state_dict, args.dst)
     print(f'{args.src} -> {args.dst} ({args.target}): {len(state_dict)} '
           f'keys; dropped {report.get("dropped", [])}')
     for note in report.get('notes', []):
