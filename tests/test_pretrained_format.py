@@ -116,3 +116,39 @@ def test_a_file_of_another_model_is_an_error_naming_it(tmp_path):
         type='Pretrained', checkpoint=str(path)))
     with pytest.raises(ValueError, match=r'other\.pth: none of its 1 keys'):
         backbone.init_weights()
+
+
+SEG_DEMO_CONFIGS = [
+    name for name in DEMO_CONFIGS
+    if '_upernet_' in name and 'swin-t' in name]
+
+
+@pytest.mark.parametrize('name', SEG_DEMO_CONFIGS)
+def test_seg_demo_heads_start_from_the_source_segmentor(name, tmp_path):
+    """The demo's file keeps the source heads without their classifiers:
+    a seg demo model loads its backbone and both heads from it through
+    ``init_weights``, and keeps a new classifier."""
+    from mmpeft.demo.pretraining import CLASSIFIERS, SOURCE_HEADS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo', name))
+    inits = {m: cfg.model[m].init_cfg
+             for m in ('backbone', 'decode_head', 'auxiliary_head')}
+    for module in inits:
+        cfg.model[module].init_cfg = None
+    source = build_from_config(cfg)
+    randomize(source)
+    torch.save(dict(state_dict=source.state_dict(), meta={}),
+               tmp_path / 'iter.pth')
+    out = str(tmp_path / 'w.pth')
+    save_backbone_weights(str(tmp_path / 'iter.pth'), out,
+                          heads=SOURCE_HEADS, drop=CLASSIFIERS)
+    assert inits['decode_head'].prefix == 'decode_head.'
+    for module, init in inits.items():
+        cfg.model[module].init_cfg = dict(init, checkpoint=out)
+    target = build_from_config(cfg)
+    target.init_weights()
+    got, want = target.state_dict(), source.state_dict()
+    for key, value in want.items():
+        if key.startswith((BACKBONE_PREFIX, ) + SOURCE_HEADS) and not (
+                is_adapter_key(key)):
+            same = torch.equal(got[key], value)
+            assert same != ('.conv_seg.' in key), key

@@ -198,6 +198,21 @@ def pretrained_weights(args, key: str) -> str:
     return out
 
 
+def weights_options(config_name: str, weights: str, default: str):
+    """--cfg-options pointing every module of a demo config that starts
+    from the configured pretrained file (its backbone, and the heads of
+    the seg configs) at ``weights``."""
+    if weights == default:
+        return []
+    cfg = Config.fromfile(osp.join(ROOT, DEMO, config_name))
+    modules = ['backbone'] + [
+        head for head in ('decode_head', 'auxiliary_head')
+        if ((cfg.model.get(head) or {}).get('init_cfg') or {}).get(
+            'checkpoint') == default]
+    return [f'model.{module}.init_cfg.checkpoint={weights}'
+            for module in modules]
+
+
 def make_runs(args, weights):
     """The study (seed-major, so a partial queue covers every method) and
     the other tasks (first: the longest runs)."""
@@ -206,9 +221,8 @@ def make_runs(args, weights):
     def options(name, task):
         key = backbone_of(name)
         cfg_default = BACKBONES[key].weights
-        extra = ([] if weights[key] == cfg_default else
-                 [f'model.backbone.init_cfg.checkpoint={weights[key]}'])
-        return data_options(task, args.data) + base + extra
+        return (data_options(task, args.data) + base +
+                weights_options(name, weights[key], cfg_default))
 
     runs = []
     if not args.skip_extra:

@@ -11,4 +11,6 @@ test_dataloader = {{_base_.demo_val_dataloader}}
 train_cfg = {{_base_.demo_train_cfg}}
 param_scheduler = {{_base_.demo_param_scheduler}}
 default_hooks = {{_base_.demo_default_hooks}}
-optim_wrapper = dict(optimizer=dict(lr={{_base_.demo_peft_lr}}))
+optim_wrapper = dict(
+    optimizer=dict(lr={{_base_.demo_peft_lr}}),
+    paramwise_cfg={{_base_.demo_peft_paramwise_cfg}})

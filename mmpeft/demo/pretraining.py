@@ -1,7 +1,7 @@
 """The demo's pretrained backbones: shipped, or trained again.
 
 The tiny Swin every demo fine-tuning starts from ships with the project
-(``weights/demo/``, about 9 MB) because pretraining it well takes longer
+(``weights/demo/``, about 12 MB, with the source segmentor's heads) because pretraining it well takes longer
 than the demo's budget on 2 CPU cores. ``weights/demo/manifest.json``
 records each file's sha256, which is checked before a run uses it, and
 how it was made; ``tools/misc/pretrain_demo_backbone.py`` (or
@@ -17,6 +17,11 @@ from ..models.pretrained import save_backbone_weights, sha256_of
 from .runs import Run, latest_checkpoint, train
 
 MANIFEST = osp.join('weights', 'demo', 'manifest.json')
+# The demo's fine-tuning heads start from the source segmentor's (see
+# configs/demo/_base_/seg_demo.py); the classifiers of the source classes
+# are not kept: every target task has a new one.
+SOURCE_HEADS = ('decode_head.', 'auxiliary_head.')
+CLASSIFIERS = ('.conv_seg.',)
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,9 @@ def pretrain_backbone(root: str, backbone: PretrainedBackbone,
                       work_dir: str, out: str, threads: int,
                       options=(), meta: Optional[dict] = None) -> dict:
     """Train ``backbone.config`` from scratch (tools/train.py) in
-    ``work_dir`` and write its backbone weights to ``out``; returns what
-    the manifest records of it."""
+    ``work_dir`` and write its backbone weights, and its heads without
+    their classifiers, to ``out``; returns what the manifest records of
+    it."""
     run = Run(f'pretraining {backbone.name}', 0, backbone.config, work_dir,
               list(options))
     train(root, run, threads)
@@ -74,7 +80,8 @@ def pretrain_backbone(root: str, backbone: PretrainedBackbone,
         raise RuntimeError(f'{work_dir}: the pretraining saved no checkpoint')
     digest = save_backbone_weights(
         osp.join(root, checkpoint), osp.join(root, out),
-        meta=dict(meta or {}, config=backbone.config))
+        meta=dict(meta or {}, config=backbone.config), heads=SOURCE_HEADS,
+        drop=CLASSIFIERS)
     shutil.copy(osp.join(root, work_dir, 'train.log'),
                 osp.join(root, out) + '.log')
     return dict(sha256=digest, config=backbone.config,

@@ -79,21 +79,37 @@ def sha256_of(path: str) -> str:
 
 
 def save_backbone_weights(checkpoint: str, out: str,
-                          meta: Optional[dict] = None) -> str:
+                          meta: Optional[dict] = None,
+                          heads: Sequence[str] = (),
+                          drop: Sequence[str] = ()) -> str:
     """Write the backbone weights of ``checkpoint`` (a training checkpoint
     or any state dict) to ``out`` in this module's format, atomically;
-    returns the sha256 of the written file."""
+    returns the sha256 of the written file.
+
+    ``heads``: whole-model prefixes (e.g. ``'decode_head.'``) of other
+    modules whose weights the file keeps too, under their whole-model
+    names, for heads that start from them (``init_cfg`` with that
+    ``prefix``); ``drop``: key fragments left out of those (e.g. a
+    classifier, ``'.conv_seg.'``). Backbone loaders ignore these keys.
+    """
     state = checkpoint_state_dict(
         torch.load(checkpoint, map_location='cpu', weights_only=True))
     weights, _ = backbone_weights(state)
     if not weights:
         raise ValueError(f'{checkpoint}: no backbone weights in it')
+    kept = {BACKBONE_PREFIX + k: v for k, v in weights.items()}
+    for prefix in heads:
+        head = {k: v for k, v in state.items()
+                if k.startswith(prefix) and not any(d in k for d in drop)}
+        if not head:
+            raise ValueError(f'{checkpoint}: no weights under {prefix!r}')
+        kept.update(head)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     tmp = f'{out}.tmp-{os.getpid()}'
     torch.save(
-        dict(state_dict={BACKBONE_PREFIX + k: v
-                         for k, v in weights.items()},
-             meta=dict(meta or {}, format=FORMAT,
+        dict(state_dict=kept,
+             meta=dict(meta or {}, format=FORMAT, heads=list(heads),
+                       dropped=list(drop),
                        source=osp.basename(checkpoint))), tmp)
     os.replace(tmp, out)
     return sha256_of(out)
