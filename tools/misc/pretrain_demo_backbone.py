@@ -6,9 +6,11 @@
 Generates the source dataset (data/demo/seg_source, reused when unchanged),
 trains configs/demo/pretrain_swin-t_upernet_demo-source-64x64.py from
 scratch through tools/train.py with all cores, writes the backbone weights
-(``backbone.*`` keys, mmpeft.models.pretrained's format) and records their
-sha256, the config and the source-task metrics in weights/demo/manifest.json,
-which ``make demo`` checks before it uses the file.
+(``backbone.*`` keys, mmpeft.models.pretrained's format) with the decode and
+auxiliary heads but not their classifiers (the demo's fine-tuning heads
+start from them), and records the file's sha256, the config and the
+source-task metrics in weights/demo/manifest.json, which ``make demo``
+checks before it uses the file.
 """
 import argparse
 import json
