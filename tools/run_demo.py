@@ -90,7 +90,8 @@ SMOKE = dict(num_train=8, num_val=4, iters=2, seeds=[0, 1],
 ROLLOUT_IMAGES = 3
 TASK = ('Target task: synthetic segmentation (6 classes: 3 shapes x 2 '
         'fills), tiny Swin + UPerNet, 64x64 images, every method from the '
-        'same source-pretrained backbone; see docs/demo.md.')
+        'same source-pretrained backbone and heads (new classifiers); see '
+        'docs/demo.md.')
 
 
 def parse_args(argv=None):
