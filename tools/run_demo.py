@@ -39,6 +39,7 @@ from mmpeft.demo import (PretrainedBackbone, Run,  # noqa: E402
                          summarise)
 from mmpeft.demo.figures import (plot_loss_curves, plot_results,  # noqa: E402
                                  stack_images)
+from mmpeft.demo.pretraining import SOURCE_HEADS  # noqa: E402
 from mmpeft.demo.runs import RunFailed, latest_checkpoint, run_tool  # noqa: E402,E501
 
 DEMO = osp.join('configs', 'demo')
@@ -206,8 +207,9 @@ def weights_options(config_name: str, weights: str, default: str):
     if weights == default:
         return []
     cfg = Config.fromfile(osp.join(ROOT, DEMO, config_name))
+    heads = [prefix.rstrip('.') for prefix in SOURCE_HEADS]
     modules = ['backbone'] + [
-        head for head in ('decode_head', 'auxiliary_head')
+        head for head in heads
         if ((cfg.model.get(head) or {}).get('init_cfg') or {}).get(
             'checkpoint') == default]
     return [f'model.{module}.init_cfg.checkpoint={weights}'

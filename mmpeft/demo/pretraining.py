@@ -1,8 +1,9 @@
 """The demo's pretrained backbones: shipped, or trained again.
 
 The tiny Swin every demo fine-tuning starts from ships with the project
-(``weights/demo/``, about 12 MB, with the source segmentor's heads) because pretraining it well takes longer
-than the demo's budget on 2 CPU cores. ``weights/demo/manifest.json``
+(``weights/demo/``, about 12 MB, with the source segmentor's heads)
+because pretraining it well takes longer than the demo's budget on 2 CPU
+cores. ``weights/demo/manifest.json``
 records each file's sha256, which is checked before a run uses it, and
 how it was made; ``tools/misc/pretrain_demo_backbone.py`` (or
 ``make demo DEMO_ARGS=--pretrain``) makes it again.
