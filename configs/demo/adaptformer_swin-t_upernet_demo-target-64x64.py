@@ -13,4 +13,4 @@ param_scheduler = {{_base_.demo_param_scheduler}}
 default_hooks = {{_base_.demo_default_hooks}}
 optim_wrapper = dict(
     optimizer=dict(lr={{_base_.demo_peft_lr}}),
-    paramwise_cfg={{_base_.demo_peft_paramwise_cfg}})
+    paramwise_cfg={{_base_.demo_scaled_adapter_paramwise_cfg}})
