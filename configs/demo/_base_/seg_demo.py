@@ -126,7 +126,8 @@ demo_peft_lr = 1e-3
 # AdaptFormer 39.9 at 5e-3, 43.0 at 1e-2, 44.9 at 2e-2 on a dataset
 # generated like the target's, 46.7 at 2e-2 on the target's own. The parameters of the other PEFT methods
 # (BitFit, LN-tune, LoRA's) keep the base rate.
-demo_scaled_adapter_paramwise_cfg = dict(custom_keys=dict(adapters=dict(lr_mult=20.0)))
+demo_scaled_adapter_paramwise_cfg = dict(
+    custom_keys=dict(adapters=dict(lr_mult=20.0)))
 # Houlsby and Mona add their output unscaled (s = 1, not 0.1), so the
 # same rate moves them ten times as far: at 2e-2 both fell below the
 # frozen backbone (seeds 0-2 of ``--methods all``: 31.0 and 18.9 mIoU).
