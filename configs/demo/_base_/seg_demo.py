@@ -124,8 +124,9 @@ demo_peft_lr = 1e-3
 # tables'): iConFormer 43.1 mIoU at 2.5e-3, 47.4 at 5e-3, 48.8 at 1e-2,
 # 49.3 at 2e-2, 48.6 at 4e-2; Convpass 49-50 at 5e-3, 55.0 at 2e-2;
 # AdaptFormer 39.9 at 5e-3, 43.0 at 1e-2, 44.9 at 2e-2 on a dataset
-# generated like the target's, 46.7 at 2e-2 on the target's own. The parameters of the other PEFT methods
-# (BitFit, LN-tune, LoRA's) keep the base rate.
+# generated like the target's, 46.7 at 2e-2 on the target's own. The
+# parameters of the other PEFT methods (BitFit, LN-tune, LoRA's) keep the
+# base rate.
 demo_scaled_adapter_paramwise_cfg = dict(
     custom_keys=dict(adapters=dict(lr_mult=20.0)))
 # Houlsby and Mona add their output unscaled (s = 1, not 0.1), so the
